@@ -1,0 +1,31 @@
+"""Plumbing for the TensorFlow saving kit's notebooks.
+
+Importing this package first sets TensorFlow's log variables, so that a later
+``import tensorflow`` prints nothing to stderr (JupyterLab shows stderr as a pink,
+alarming box, and the lines would break the notebooks' output comparison).
+Submodules are imported on first use: ``helpers.data``, ``helpers.paths``, ...
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+
+# Must happen before TensorFlow is imported anywhere in the process.
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # C++ INFO, WARNING and ERROR lines off
+os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"  # no oneDNN banner; also exact, portable CPU maths
+
+__all__ = ["__getattr__"]
+
+
+def __getattr__(name: str) -> ModuleType:
+    """Import ``helpers.<name>`` when it is first used."""
+    if name.startswith("_"):
+        raise AttributeError(name)
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as error:
+        if error.name == f"{__name__}.{name}":
+            raise AttributeError(f"module 'helpers' has no submodule {name!r}") from None
+        raise

@@ -1,0 +1,53 @@
+"""The kit's small digits classifier, built and trained the same way wherever it is needed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from helpers.data import Digits, load_digits
+
+if TYPE_CHECKING:
+    import keras
+
+INPUT_NAME = "pixels"  # the serving signature's input key comes from this name
+EPOCHS = 20
+BATCH_SIZE = 32
+
+
+def digits_mlp(hidden_units: int = 32) -> keras.Model:
+    """A compiled two-layer MLP for the 64-pixel digits, on a named ``keras.Input``."""
+    import keras
+
+    inputs = keras.Input(shape=(64,), name=INPUT_NAME)
+    hidden = keras.layers.Dense(hidden_units, activation="relu", name="hidden")(inputs)
+    outputs = keras.layers.Dense(10, activation="softmax", name="probabilities")(hidden)
+    model = keras.Model(inputs, outputs, name="digits_mlp")
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def train_digits_mlp(
+    digits: Digits | None = None, *, epochs: int = EPOCHS, seed: int = 0
+) -> tuple[keras.Model, dict[str, list[float]]]:
+    """Build and train :func:`digits_mlp` from ``seed``: the same weights on every run.
+
+    Returns the model and its history (loss and accuracy per epoch, train and validation).
+    """
+    import keras
+
+    digits = digits or load_digits()
+    keras.utils.set_random_seed(seed)  # independent of whatever ran before in the process
+    model = digits_mlp()
+    history = model.fit(
+        digits.x_train,
+        digits.y_train,
+        validation_data=(digits.x_test, digits.y_test),
+        epochs=epochs,
+        batch_size=BATCH_SIZE,
+        verbose=0,  # progress bars carry timings and control characters
+    )
+    return model, history.history

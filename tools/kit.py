@@ -1,0 +1,226 @@
+"""Set up the kit and run it: ``python3 tools/kit.py {setup,lab,test,refresh,benchmark,lock}``.
+
+Needs only Python 3.10+ and pip. ``setup`` creates ``.venv`` beside this repository, installs the
+pinned stack into it and registers the kit's Jupyter kernel; it is idempotent: when the pins have
+not changed since the last successful setup, it installs nothing. Every other command runs setup
+first, so each of them works on a bare machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+KERNEL_NAME = "tf-saving-kit"
+KERNEL_DISPLAY_NAME = "Python 3 (TF saving kit)"
+SETUP_INPUTS = ("requirements.txt", "requirements-lock.txt", "pyproject.toml", "tools/kit.py")
+STAMP_NAME = "kit-setup.sha256"
+LINUX_X86_64 = 'sys_platform == "linux" and platform_machine == "x86_64"'
+OTHER_PLATFORMS = 'sys_platform != "linux" or platform_machine != "x86_64"'
+# JupyterLab settings for a quiet, offline-friendly classroom: no news pop-up, no update check.
+LAB_OVERRIDES = {
+    "@jupyterlab/apputils-extension:notification": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    }
+}
+
+
+def say(message: str) -> None:
+    print(f"[kit] {message}", flush=True)
+
+
+def run(command: list[str], **kwargs) -> int:
+    return subprocess.run(command, check=False, **kwargs).returncode
+
+
+def run_or_exit(command: list[str], **kwargs) -> None:
+    code = run(command, **kwargs)
+    if code != 0:
+        say(f"failed (exit {code}): {' '.join(command)}")
+        sys.exit(code)
+
+
+def venv_python() -> Path:
+    if os.name == "nt":
+        return VENV / "Scripts" / "python.exe"
+    return VENV / "bin" / "python"
+
+
+def setup_fingerprint(python: str) -> str:
+    digest = hashlib.sha256()
+    for name in SETUP_INPUTS:
+        digest.update(name.encode())
+        digest.update((ROOT / name).read_bytes())
+    version = subprocess.run(
+        [python, "-c", "import sys; print(sys.version)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    digest.update(version.encode())
+    return digest.hexdigest()
+
+
+def environment_prefix(python: str) -> Path:
+    out = subprocess.run(
+        [python, "-c", "import sys; print(sys.prefix)"], capture_output=True, text=True, check=True
+    )
+    return Path(out.stdout.strip())
+
+
+def setup(current_env: bool) -> str:
+    """Install the pinned stack (once) and return the interpreter to use."""
+    if current_env:
+        python = sys.executable
+    else:
+        # kit.py itself runs on whatever python3 the machine has, so check it.
+        if sys.version_info < (3, 10):  # noqa: UP036
+            say(f"Python 3.10 or newer is needed; this is {sys.version.split()[0]}.")
+            sys.exit(2)
+        python = str(venv_python())
+        if not Path(python).exists():
+            say(f"creating the virtual environment {VENV.relative_to(ROOT)}/")
+            run_or_exit([sys.executable, "-m", "venv", str(VENV)])
+
+    stamp = environment_prefix(python) / STAMP_NAME
+    fingerprint = setup_fingerprint(python)
+    if stamp.exists() and stamp.read_text().strip() == fingerprint:
+        say("environment is up to date: nothing to install")
+        return python
+
+    say("installing the pinned stack (the first time takes a few minutes)")
+    pip = [python, "-m", "pip", "install", "--disable-pip-version-check"]
+    run_or_exit([*pip, "-r", "requirements.txt", "-c", "requirements-lock.txt"], cwd=ROOT)
+    run_or_exit([*pip, "--no-deps", "-e", "."], cwd=ROOT)
+    run_or_exit(
+        [
+            python,
+            "-m",
+            "ipykernel",
+            "install",
+            "--sys-prefix",
+            "--name",
+            KERNEL_NAME,
+            "--display-name",
+            KERNEL_DISPLAY_NAME,
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    overrides = environment_prefix(python) / "share" / "jupyter" / "lab" / "settings"
+    overrides.mkdir(parents=True, exist_ok=True)
+    (overrides / "overrides.json").write_text(json.dumps(LAB_OVERRIDES, indent=2) + "\n")
+    stamp.write_text(fingerprint + "\n")
+    say("environment ready")
+    return python
+
+
+def lab(python: str, extra: list[str]) -> int:
+    command = [python, "-m", "jupyterlab", f"--ServerApp.root_dir={ROOT / 'notebooks'}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")  # JupyterLab refuses to start as root without it
+    say(f"opening JupyterLab on notebooks/ with the kernel '{KERNEL_DISPLAY_NAME}'")
+    return run([*command, *extra], cwd=ROOT)
+
+
+def test(python: str, extra: list[str]) -> int:
+    """Ruff, then every unit test and every notebook under strict nbval, in a throwaway HOME."""
+    for check in (["check", "."], ["format", "--check", "."]):
+        code = run([python, "-m", "ruff", *check], cwd=ROOT)
+        if code != 0:
+            say("ruff found problems (run `make format` to fix formatting)")
+            return code
+
+    workers = ["-n", "2", "--dist", "loadfile"] if (os.cpu_count() or 1) >= 2 else []
+    with tempfile.TemporaryDirectory(prefix="kit-home-") as home:
+        env = dict(os.environ, HOME=home, USERPROFILE=home)
+        code = run([python, "-m", "pytest", *workers, *extra], cwd=ROOT, env=env)
+        written = sorted(str(p.relative_to(home)) for p in Path(home).rglob("*"))
+    if written:
+        say("the test run wrote into the home folder, which it must not do:")
+        for name in written:
+            print(f"    ~/{name}")
+        return code or 1
+    return code
+
+
+def refresh(python: str, notebooks: list[str]) -> int:
+    return run([python, str(ROOT / "tools" / "refresh_notebooks.py"), *notebooks], cwd=ROOT)
+
+
+def benchmark(python: str, extra: list[str]) -> int:
+    return run([python, str(ROOT / "benchmarks" / "notebooks.py"), *extra], cwd=ROOT)
+
+
+def lock() -> int:
+    """Resolve requirements.txt in a scratch venv and write requirements-lock.txt."""
+    with tempfile.TemporaryDirectory(prefix="kit-lock-") as scratch:
+        python = Path(scratch) / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+        run_or_exit([sys.executable, "-m", "venv", scratch])
+        run_or_exit([str(python), "-m", "pip", "install", "-q", "-r", "requirements.txt"], cwd=ROOT)
+        frozen = subprocess.run(
+            [str(python), "-m", "pip", "freeze", "--exclude-editable"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    lines = [
+        "# Every package of the resolved environment, produced on Linux x86-64 / CPython 3.11 by",
+        "# `python3 tools/kit.py lock`. Used as pip constraints, so other platforms keep these",
+        "# versions and add only what they need on top.",
+    ]
+    for pin in frozen:
+        name, version = pin.split("==")
+        if name.lower().replace("_", "-") == "tensorflow-cpu":
+            # The same release as the full wheel, which the other platforms install.
+            lines.append(f"tensorflow=={version}; {OTHER_PLATFORMS}")
+            pin = f"tensorflow-cpu=={version}; {LINUX_X86_64}"
+        lines.append(pin)
+    (ROOT / "requirements-lock.txt").write_text("\n".join(lines) + "\n")
+    say(f"wrote requirements-lock.txt ({len(frozen)} packages)")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "command", choices=["setup", "lab", "test", "refresh", "benchmark", "lock", "clean"]
+    )
+    parser.add_argument(
+        "--current-env",
+        action="store_true",
+        help="use the running Python environment (e.g. conda) instead of creating .venv",
+    )
+    args, extra = parser.parse_known_args()
+    os.chdir(ROOT)
+
+    if args.command == "lock":
+        return lock()
+    if args.command == "clean":
+        shutil.rmtree(ROOT / "artifacts", ignore_errors=True)
+        shutil.rmtree(ROOT / "build", ignore_errors=True)
+        say("removed artifacts/ and build/")
+        return 0
+    python = setup(args.current_env)
+    if args.command == "lab":
+        return lab(python, extra)
+    if args.command == "test":
+        return test(python, extra)
+    if args.command == "refresh":
+        return refresh(python, extra)
+    if args.command == "benchmark":
+        return benchmark(python, extra)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
