@@ -125,7 +125,13 @@ def setup(current_env: bool) -> str:
 
 
 def lab(python: str, extra: list[str]) -> int:
-    command = [python, "-m", "jupyterlab", f"--ServerApp.root_dir={ROOT / 'notebooks'}"]
+    command = [
+        python,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={ROOT / 'notebooks'}",
+        f"--MappingKernelManager.default_kernel_name={KERNEL_NAME}",  # for new notebooks too
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # JupyterLab refuses to start as root without it
     say(f"opening JupyterLab on notebooks/ with the kernel '{KERNEL_DISPLAY_NAME}'")
