@@ -66,7 +66,7 @@ def test_readme_course_map_lists_every_notebook_in_order():
     section = readme.split("## Course map", 1)
     assert len(section) == 2, "README.md needs a '## Course map' section"
     course_map = section[1].split("\n## ", 1)[0]
-    listed = re.findall(r"notebooks/(\d{2}_[a-z0-9_]+\.ipynb)", course_map)
+    listed = re.findall(r"\]\(notebooks/(\d{2}_[a-z0-9_]+\.ipynb)\)", course_map)
     assert listed == [path.name for path in NOTEBOOKS], (
         "README course map must list exactly the notebooks, in order"
     )
