@@ -1,0 +1,238 @@
+"""Training that saves as it goes (notebook 04): interrupt a ``fit`` run, resume it elsewhere.
+
+``python -m helpers.training BACKUP_DIR MODEL_OUT [--dropout R] [--seed-state]
+[--interrupt-after N]`` trains :func:`resumable_mlp` with ``keras.callbacks.BackupAndRestore``
+in its own process, the way a training job on a machine that can crash would run. With
+``--interrupt-after N`` a callback raises :class:`TrainingInterrupted` at the end of epoch N,
+after the backup of that epoch is written, and the process exits with status
+:data:`INTERRUPTED_EXIT`. Run it again without the flag and it resumes from the backup and
+saves the finished model to ``MODEL_OUT`` (a ``.keras`` file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from helpers.data import Digits, load_digits
+from helpers.errors import ArtifactError, ArtifactNotFoundError
+from helpers.models import BATCH_SIZE, INPUT_NAME
+
+EPOCHS = 4
+TRAIN_SAMPLES = 640  # the first 640 training digits: 20 steps of 32 per epoch
+SEED = 0
+INTERRUPTED_EXIT = 3
+SEED_STATE_FILE = "seed_states.npy"
+
+
+class TrainingInterrupted(RuntimeError):
+    """Raised on purpose by :class:`InterruptAfter`: a crash at a known, repeatable moment."""
+
+
+class InterruptAfter(keras.callbacks.Callback):
+    """Raise :class:`TrainingInterrupted` at the end of epoch ``epochs`` (counted from 1).
+
+    Put it *after* ``BackupAndRestore`` in the callbacks list, so that epoch's backup exists.
+    """
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        if epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {epochs}")
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch + 1 == self.epochs:
+            raise TrainingInterrupted(f"interrupted on purpose after epoch {self.epochs}")
+
+
+def seed_states(model: keras.Model) -> list[keras.Variable]:
+    """The model's random-seed states: the variables that ``model.weights`` leaves out.
+
+    Dropout (and other random layers) draw from a ``SeedGenerator`` whose state advances at
+    every training step. ``save_weights`` and ``BackupAndRestore`` do not save it.
+    """
+    weight_ids = {id(weight) for weight in model.weights}
+    return [variable for variable in model.variables if id(variable) not in weight_ids]
+
+
+class SeedStateBackup(keras.callbacks.Callback):
+    """Back up the model's seed states next to ``BackupAndRestore``'s files, and restore them.
+
+    Put it after ``BackupAndRestore`` (same ``backup_dir``): it saves at every epoch end and
+    restores at the start of ``fit`` when a saved state exists.
+    """
+
+    def __init__(self, backup_dir: str | os.PathLike[str]) -> None:
+        super().__init__()
+        self.path = Path(backup_dir) / SEED_STATE_FILE
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if not self.path.is_file():
+            return
+        saved = np.load(self.path)
+        states = seed_states(self.model)
+        if len(saved) != len(states):
+            raise ArtifactError(
+                self.path, f"holds {len(saved)} seed states but the model has {len(states)}"
+            )
+        for variable, value in zip(states, saved, strict=True):
+            variable.assign(value)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(self.path, np.stack([np.asarray(v) for v in seed_states(self.model)]))
+
+
+def resumable_mlp(dropout: float = 0.0) -> keras.Model:
+    """The kit's digits MLP (``helpers.models.digits_mlp``), with Dropout when ``dropout > 0``.
+
+    Built (it has an ``Input``), which ``BackupAndRestore`` requires, and compiled.
+    """
+    inputs = keras.Input(shape=(64,), name=INPUT_NAME)
+    x = keras.layers.Dense(32, activation="relu", name="hidden")(inputs)
+    if dropout > 0:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+    outputs = keras.layers.Dense(10, activation="softmax", name="probabilities")(x)
+    model = keras.Model(inputs, outputs, name="digits_mlp")
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def train(
+    backup_dir: str | os.PathLike[str],
+    *,
+    dropout: float = 0.0,
+    seed_state: bool = False,
+    interrupt_after: int | None = None,
+    epochs: int = EPOCHS,
+    digits: Digits | None = None,
+) -> keras.Model:
+    """Seed, build :func:`resumable_mlp`, ``fit`` it with ``BackupAndRestore(backup_dir)``.
+
+    Trains on the first :data:`TRAIN_SAMPLES` training digits. With op determinism on, the same
+    call in any process trains the same weights, resumed or not (without Dropout, or with
+    ``seed_state=True``).
+    """
+    digits = digits or load_digits()
+    keras.utils.set_random_seed(SEED)
+    model = resumable_mlp(dropout)
+    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.BackupAndRestore(backup_dir)]
+    if seed_state:
+        callbacks.append(SeedStateBackup(backup_dir))
+    if interrupt_after is not None:
+        callbacks.append(InterruptAfter(interrupt_after))
+    model.fit(
+        digits.x_train[:TRAIN_SAMPLES],
+        digits.y_train[:TRAIN_SAMPLES],
+        epochs=epochs,
+        batch_size=BATCH_SIZE,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    return model
+
+
+def run_in_child(
+    backup_dir: str | os.PathLike[str],
+    model_out: str | os.PathLike[str],
+    *,
+    dropout: float = 0.0,
+    seed_state: bool = False,
+    interrupt_after: int | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """Run :func:`train` in a fresh Python process (``python -m helpers.training ...``).
+
+    Returns the finished process (its ``returncode`` is :data:`INTERRUPTED_EXIT` after an
+    interruption); raises :class:`~helpers.errors.ArtifactError` if it failed otherwise.
+    """
+    command = [sys.executable, "-m", "helpers.training", str(backup_dir), str(model_out)]
+    if dropout:
+        command += ["--dropout", str(dropout)]
+    if seed_state:
+        command.append("--seed-state")
+    if interrupt_after is not None:
+        command += ["--interrupt-after", str(interrupt_after)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    if result.returncode not in (0, INTERRUPTED_EXIT):
+        raise ArtifactError(backup_dir, f"training process failed:\n{result.stderr}")
+    return result
+
+
+def checkpoint_epoch(path: str | os.PathLike[str]) -> int:
+    """The epoch number at the start of a checkpoint's name: ``epoch03-...`` -> 3."""
+    match = re.match(r"epoch(\d+)-", Path(path).name)
+    if not match:
+        raise ArtifactError(path, "name does not start with 'epochNN-': not a per-epoch file")
+    return int(match.group(1))
+
+
+def prune_checkpoints(
+    folder: str | os.PathLike[str],
+    *,
+    keep_last: int,
+    keep: Sequence[str | os.PathLike[str]] = (),
+    pattern: str = "epoch*.weights.h5",
+) -> list[Path]:
+    """Delete per-epoch checkpoints in ``folder`` except the ``keep_last`` newest and ``keep``.
+
+    "Newest" is by the epoch number in the name, not by file time. Returns the deleted paths.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ArtifactNotFoundError(folder, "no such checkpoint folder")
+    if keep_last < 0:
+        raise ValueError(f"keep_last must be >= 0, got {keep_last}")
+    files = sorted(folder.glob(pattern), key=checkpoint_epoch)
+    protected = {Path(path).resolve() for path in keep}
+    newest = files[len(files) - keep_last :] if keep_last else []
+    doomed = [f for f in files if f not in newest and f.resolve() not in protected]
+    for path in doomed:
+        path.unlink()
+    return doomed
+
+
+def main(arguments: Sequence[str] | None = None) -> int:
+    """Command line: train (or resume) with a backup folder; save the finished model."""
+    parser = argparse.ArgumentParser(prog="python -m helpers.training", description=__doc__)
+    parser.add_argument("backup_dir", type=Path)
+    parser.add_argument("model_out", type=Path)
+    parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--seed-state", action="store_true")
+    parser.add_argument("--interrupt-after", type=int, default=None)
+    options = parser.parse_args(arguments)
+
+    from helpers.setup import quiet_tensorflow, seed_everything
+
+    quiet_tensorflow()
+    seed_everything(SEED)  # op determinism and one thread, exactly as in the notebook
+    try:
+        model = train(
+            options.backup_dir,
+            dropout=options.dropout,
+            seed_state=options.seed_state,
+            interrupt_after=options.interrupt_after,
+        )
+    except TrainingInterrupted as error:
+        print(f"TrainingInterrupted: {error}")
+        return INTERRUPTED_EXIT
+    model.save(options.model_out)
+    print(f"finished {EPOCHS} epochs; model saved")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
