@@ -1,0 +1,186 @@
+"""helpers.artifacts without TensorFlow: atomic versions, manifests, clean-up, errors.
+
+Loading real SavedModels, ``.keras`` files and checkpoints is exercised by the fault-injection
+suite (tests/test_fault_injection.py and tests/test_kill_points.py).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import artifacts, paths
+from helpers.errors import ArtifactError, ArtifactNotFoundError, IncompleteVersionError
+from helpers.integrity import MANIFEST_NAME, IntegrityError
+
+posix_only = pytest.mark.skipif(
+    os.name == "nt", reason="POSIX permissions and process ids (os.kill(pid, 0))"
+)
+
+
+def fake_checkpoint(folder: Path) -> None:
+    """A writer that needs no TensorFlow: two files shaped like a checkpoint."""
+    (folder / "ckpt.index").write_bytes(b"index")
+    (folder / "ckpt.data-00000-of-00001").write_bytes(b"values" * 100)
+
+
+def a_dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+@posix_only
+def test_versions_are_numbered_published_with_manifest_and_readable(tmp_path):
+    base = tmp_path / "model"
+    first = artifacts.save_version(base, fake_checkpoint)
+    second = artifacts.save_version(base, fake_checkpoint)
+    assert (first.name, second.name) == ("1", "2")
+    assert (second / MANIFEST_NAME).is_file()
+    assert artifacts.latest_published(base) == second
+    assert artifacts.verify_version(second) == "checkpoint"
+    assert os.stat(second).st_mode & 0o777 == 0o755  # not mkdtemp's private 0o700
+    assert sorted(child.name for child in base.iterdir()) == ["1", "2"]  # no temp folder left
+
+
+def test_steps_run_in_order_and_probe_is_stored(tmp_path):
+    steps: list[str] = []
+    probe = (np.ones((2, 3), "float32"), np.zeros((2, 1), "float32"))
+    folder = artifacts.save_version(tmp_path, fake_checkpoint, probe=probe, on_step=steps.append)
+    assert steps == list(artifacts.SAVE_STEPS)
+    with np.load(folder / artifacts.PROBE_NAME) as stored:
+        np.testing.assert_array_equal(stored["inputs"], probe[0])
+
+
+def test_a_failing_writer_leaves_no_version_and_no_temp_folder(tmp_path):
+    def broken(folder: Path) -> None:
+        (folder / "half.bin").write_bytes(b"x")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        artifacts.save_version(tmp_path, broken)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_temp_folder_is_never_a_version_while_writing(tmp_path):
+    seen = {}
+
+    def spy(step: str) -> None:
+        if step == "files-synced":
+            seen["versions"] = paths.version_dirs(tmp_path)
+            seen["published"] = artifacts.published_versions(tmp_path)
+            seen["names"] = [child.name for child in tmp_path.iterdir()]
+
+    artifacts.save_version(tmp_path, fake_checkpoint, on_step=spy)
+    assert seen["versions"] == [] and seen["published"] == []
+    assert seen["names"][0].startswith(f"{artifacts.TEMP_PREFIX}{os.getpid()}-")
+
+
+def test_a_concurrent_writer_taking_the_number_moves_us_to_the_next(tmp_path):
+    def rival(step: str) -> None:
+        if step == "before-rename" and not (tmp_path / "1").exists():
+            (tmp_path / "1").mkdir()
+            (tmp_path / "1" / "theirs.txt").write_text("another writer's version\n")
+
+    folder = artifacts.save_version(tmp_path, fake_checkpoint, on_step=rival)
+    assert folder.name == "2"
+    assert (tmp_path / "1" / "theirs.txt").is_file()
+
+
+@posix_only
+def test_clean_abandoned_removes_dead_writers_only(tmp_path):
+    dead = tmp_path / f"{artifacts.TEMP_PREFIX}{a_dead_pid()}-abc"
+    alive = tmp_path / f"{artifacts.TEMP_PREFIX}{os.getpid()}-def"
+    unpublished = tmp_path / "3"
+    for folder in (dead, alive, unpublished):
+        folder.mkdir()
+    other = tmp_path / "notes"  # not ours: never touched
+    other.mkdir()
+    assert artifacts.abandoned(tmp_path) == [dead]
+    assert artifacts.clean_abandoned(tmp_path) == [dead]
+    assert artifacts.unpublished_versions(tmp_path) == [unpublished]
+    removed = artifacts.clean_abandoned(tmp_path, max_age=-1, unpublished=True)
+    assert removed == [alive, unpublished]
+    assert [child.name for child in tmp_path.iterdir()] == ["notes"]
+
+
+@posix_only
+def test_temp_folders_without_a_pid_or_on_shared_storage_go_by_age_only(tmp_path):
+    no_pid = tmp_path / f"{artifacts.TEMP_PREFIX}by-hand"
+    dead = tmp_path / f"{artifacts.TEMP_PREFIX}{a_dead_pid()}-abc"
+    no_pid.mkdir()
+    dead.mkdir()
+    assert artifacts.abandoned(tmp_path) == [dead]
+    assert artifacts.abandoned(tmp_path, same_host=False) == []
+    assert artifacts.abandoned(tmp_path, same_host=False, max_age=3600) == []
+    assert artifacts.abandoned(tmp_path, same_host=False, max_age=-1) == sorted([no_pid, dead])
+
+
+def test_latest_published_names_the_problem(tmp_path):
+    with pytest.raises(ArtifactNotFoundError, match="no such folder"):
+        artifacts.latest_published(tmp_path / "missing")
+    (tmp_path / "1").mkdir()  # numbered, but never published (no manifest)
+    with pytest.raises(IncompleteVersionError, match="no published version") as caught:
+        artifacts.latest_published(tmp_path)
+    assert caught.value.path == tmp_path
+
+
+def test_verify_version_catches_each_problem(tmp_path):
+    with pytest.raises(ArtifactNotFoundError):
+        artifacts.verify_version(tmp_path / "9")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(IncompleteVersionError, match="is a file"):
+        artifacts.verify_version(tmp_path / "file")
+    folder = artifacts.save_version(tmp_path / "base", fake_checkpoint)
+    (folder / "ckpt.index").write_bytes(b"indeX")
+    with pytest.raises(IntegrityError, match=r"changed ckpt\.index") as caught:
+        artifacts.verify_version(folder)
+    assert str(folder) in str(caught.value)
+    (folder / "ckpt.index").write_bytes(b"")
+    with pytest.raises(IncompleteVersionError, match=r"ckpt\.index is missing or empty"):
+        artifacts.verify_version(folder, manifest=False)
+    strange = artifacts.save_version(tmp_path / "other", lambda f: (f / "a.txt").write_text("?"))
+    with pytest.raises(IncompleteVersionError, match="holds no SavedModel"):
+        artifacts.verify_version(strange)
+
+
+def test_load_latest_without_fallback_raises_and_with_fallback_lists_skips(tmp_path):
+    for _ in range(2):
+        artifacts.save_version(tmp_path, fake_checkpoint)
+    for number in ("1", "2"):
+        (tmp_path / number / "ckpt.index").write_bytes(b"damaged")
+    with pytest.raises(IntegrityError) as caught:
+        artifacts.load_latest(tmp_path)
+    assert caught.value.path == tmp_path / "2"
+    with pytest.raises(IncompleteVersionError, match="no version passed its checks") as caught:
+        artifacts.load_latest(tmp_path, fallback=True)
+    assert "2: IntegrityError" in str(caught.value) and "1: IntegrityError" in str(caught.value)
+
+
+def test_sync_tree_flushes_every_file(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "c.bin").write_bytes(b"c")
+    (tmp_path / "d.bin").write_bytes(b"d")
+    assert artifacts.sync_tree(tmp_path) == 2
+
+
+def test_library_messages_are_shortened_and_wrapped_with_the_path(tmp_path):
+    noisy = ValueError("{{function_node __wrapped__RestoreV2}} tensor_name = x; bad\nmore lines")
+    assert artifacts.short_error(noisy) == "ValueError: tensor_name = x; bad"
+    with pytest.raises(artifacts.CorruptArtifactError) as caught, artifacts._guard(tmp_path, "lib"):
+        raise noisy
+    assert isinstance(caught.value, ArtifactError)
+    assert str(tmp_path) in str(caught.value) and "lib could not load it" in str(caught.value)
+
+
+def test_mismatch_messages_show_found_and_expected(tmp_path):
+    specs = (((10,), "float32"), ((64, 32), "float32"))
+    with pytest.raises(artifacts.ArtifactMismatchError) as caught:
+        artifacts._check(tmp_path, "variables", specs[:1], specs)
+    assert "found 1 tensors (10) of float32, expected 2 tensors (10) (64, 32)" in str(caught.value)
+    artifacts._check(tmp_path, "the input shape", (None, 64), (None, 64))  # equal: no error
