@@ -1,0 +1,242 @@
+"""One worker of notebook 08's multi-worker job: ``python -m helpers.distributed_worker ...``.
+
+It reads its role from ``TF_CONFIG`` (set by :mod:`helpers.distributed`), trains the kit's
+digits MLP under ``tf.distribute.MultiWorkerMirroredStrategy`` in a custom loop (Keras 3.15's
+``fit`` fails with several workers), keeps a checkpoint backup after every epoch, resumes from
+it when restarted, and saves the model. Worker 0 is the chief: it alone writes to the real
+paths; every other worker writes the same files to a temporary folder of its own and removes it.
+
+Every run is bounded: a watchdog ends the process with exit code :data:`TIMEOUT_EXIT` after
+``--timeout`` seconds, whatever it is doing (for example waiting on a peer that died).
+It prints short status lines (``worker 1: ...``) and, last, one ``RESULT {json}`` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras  # ``-m`` imported the package ``helpers`` first: TF's log variables are set
+import tensorflow as tf
+
+import helpers
+
+TIMEOUT_EXIT = 124
+GLOBAL_BATCH = 64
+RESULT_PREFIX = "RESULT "
+
+
+def chief_paths(job_dir: Path) -> dict[str, Path]:
+    """Where the chief writes: the backup folder and the final model (the "real" paths)."""
+    return {"backup": job_dir / "backup", "model": job_dir / "model.keras"}
+
+
+def temp_dir(job_dir: Path, index: int) -> Path:
+    """The temporary folder non-chief worker ``index`` writes to (and removes)."""
+    return job_dir / f"tmp_worker{index}"
+
+
+def weights_digest(weights: Sequence[Any]) -> str:
+    """SHA-256 of every weight array's bytes, in order: equal digests mean equal weights."""
+    digest = hashlib.sha256()
+    for array in weights:
+        digest.update(memoryview(array).tobytes())
+    return digest.hexdigest()
+
+
+def _watchdog(seconds: float, say: Any) -> None:
+    def expire() -> None:
+        say(f"timed out after {seconds:.0f} s, exiting")
+        os._exit(TIMEOUT_EXIT)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--job-dir", type=Path, required=True, help="shared job folder")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument(
+        "--pause-after-epoch",
+        type=int,
+        default=0,
+        help="non-chief only: after this epoch's backup exists, write a marker file and wait "
+        "(to be killed by the launcher); 0 means never",
+    )
+    parser.add_argument(
+        "--show-fit-error", action="store_true", help="first try model.fit and report its error"
+    )
+    parser.add_argument("--timeout", type=float, default=120.0, help="hard limit, seconds")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse(argv)
+    if "TF_CONFIG" not in os.environ:
+        raise RuntimeError("TF_CONFIG is not set: start workers with helpers.distributed")
+    index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
+    is_chief = index == 0  # no "chief" task in the cluster: worker 0 plays the chief
+
+    def say(message: str) -> None:
+        print(f"worker {index}: {message}", flush=True)
+
+    _watchdog(args.timeout, say)
+    helpers.setup.quiet_tensorflow()
+    helpers.setup.seed_everything()
+
+    # Must come before any other TensorFlow call: it starts this task's gRPC server.
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    say(f"{'chief' if is_chief else 'worker'}, {strategy.num_replicas_in_sync} replicas in sync")
+
+    dataset = digits_dataset()
+    with strategy.scope():
+        model = helpers.models.digits_mlp()
+        model.optimizer.build(model.trainable_variables)
+        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    if args.show_fit_error:
+        say("model.fit: " + fit_error(model, dataset))
+
+    # The backup: a checkpoint of model, optimizer and epoch counter after every epoch.
+    def done() -> int:
+        return int(epoch.numpy())
+
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch)
+    backup_dir = chief_paths(args.job_dir)["backup"]
+    scratch = temp_dir(args.job_dir, index)
+    write_dir = backup_dir if is_chief else scratch / "backup"
+    manager = tf.train.CheckpointManager(checkpoint, write_dir, max_to_keep=1)
+    latest = tf.train.latest_checkpoint(backup_dir)  # every worker reads the chief's backup
+    if latest:
+        checkpoint.restore(latest).assert_consumed()
+        say(f"restored the backup of epoch {done()}, resuming at epoch {done() + 1}")
+    else:
+        say("no backup, starting at epoch 1")
+
+    train_epoch = make_train_epoch(strategy, model)
+    distributed = strategy.experimental_distribute_dataset(dataset)
+    losses = []
+    while done() < args.epochs:
+        losses.append(train_epoch(distributed))
+        epoch.assign_add(1)
+        manager.save(checkpoint_number=done())  # every worker saves: it may need them all
+        if not is_chief:
+            shutil.rmtree(scratch)
+        say(f"epoch {done()} done, backup saved")
+        if not is_chief and done() == args.pause_after_epoch:
+            pause(args.job_dir, backup_dir, done(), say)
+
+    model_path = chief_paths(args.job_dir)["model"] if is_chief else scratch / "model.keras"
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(model_path)
+    if is_chief:
+        shutil.rmtree(backup_dir)  # the job is complete: the backup has served its purpose
+        say("saved the model; removed the backup")
+    else:
+        shutil.rmtree(scratch)
+        say("saved the model to a temporary folder; removed it")
+
+    result = {
+        "index": index,
+        "epochs_run": list(range(args.epochs - len(losses) + 1, args.epochs + 1)),
+        "losses": losses,
+        "weights_sha256": weights_digest(model.get_weights()),
+    }
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+    return 0
+
+
+def digits_dataset() -> tf.data.Dataset:
+    """The digits training set in global batches, sharded between workers by batch halves."""
+    digits = helpers.data.load_digits()
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return (
+        tf.data.Dataset.from_tensor_slices((digits.x_train, digits.y_train))
+        .batch(GLOBAL_BATCH, drop_remainder=True)
+        .with_options(options)
+    )
+
+
+def fit_error(model: keras.Model, dataset: tf.data.Dataset) -> str:
+    """What ``model.fit`` raises under ``MultiWorkerMirroredStrategy`` with several workers.
+
+    (Keras 3 issue keras-team/keras#20585.) Returns ``"ErrorType: first line"``, or
+    ``"works"`` if a newer Keras trains.
+    """
+    try:
+        model.fit(dataset.take(1), epochs=1, verbose=0)
+    except (ValueError, TypeError) as error:
+        return f"{type(error).__name__}: {str(error).splitlines()[0][:60]}"
+    return "works"
+
+
+def make_train_epoch(strategy: tf.distribute.Strategy, model: keras.Model) -> Any:
+    """``train_epoch(distributed_dataset) -> mean loss``: one epoch of synchronous training.
+
+    Each step is one ``tf.function`` call (the loop over batches stays in Python, which keeps
+    the input pipeline out of the traced graph).
+    """
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(reduction=None)
+
+    def replica_step(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            per_example = loss_fn(y, model(x, training=True))
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=GLOBAL_BATCH)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        # Keras's optimizer sums the gradients of all replicas (an all-reduce) before applying.
+        model.optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
+        return loss
+
+    @tf.function
+    def train_step(x: Any, y: Any) -> tf.Tensor:
+        losses = strategy.run(replica_step, args=(x, y))
+        return strategy.reduce("SUM", losses, axis=None)
+
+    def train_epoch(batches: Any) -> float:
+        losses = [float(train_step(x, y)) for x, y in batches]
+        return sum(losses) / len(losses)
+
+    return train_epoch
+
+
+def pause(job_dir: Path, chief_backup: Path, epoch: int, say: Any) -> None:
+    """Wait for the chief's backup of ``epoch``, write the marker, then wait to be killed.
+
+    The launcher sees the marker and kills this process: a worker lost at a known point.
+    The watchdog ends the wait if nobody does.
+    """
+    wanted = f"ckpt-{epoch}"
+    while not (chief_backup / f"{wanted}.index").exists():
+        time.sleep(0.05)
+    say(f"the chief's backup of epoch {epoch} exists; waiting to be stopped")
+    paused_marker(job_dir).write_text(str(os.getpid()))
+    while True:
+        time.sleep(1)
+
+
+def paused_marker(job_dir: Path) -> Path:
+    """The file a pausing worker writes when it is ready to be killed."""
+    return job_dir / "worker_paused"
+
+
+def parse_result(log_text: str) -> dict[str, Any]:
+    """The ``RESULT {json}`` a worker printed last; ``ValueError`` if it printed none."""
+    for line in reversed(log_text.splitlines()):
+        if line.startswith(RESULT_PREFIX):
+            return json.loads(line[len(RESULT_PREFIX) :])
+    raise ValueError("no RESULT line: the worker did not finish")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
