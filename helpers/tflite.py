@@ -1,0 +1,111 @@
+"""Run TFLite models with the LiteRT interpreter (``ai-edge-litert``), without stray log lines.
+
+LiteRT's native code writes some messages (``INFO: Created TensorFlow Lite XNNPACK delegate
+for CPU.``) straight to the process's file descriptor 2, past Python's ``sys.stderr``: no
+``warnings`` filter or logger can catch them, and in a notebook they become a red stderr box.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from helpers.errors import ArtifactError, ArtifactNotFoundError
+
+if TYPE_CHECKING:
+    from ai_edge_litert.interpreter import Interpreter
+
+TFLITE_MAGIC = b"TFL3"  # bytes 4..8 of every TFLite flatbuffer
+
+
+class NotATFLiteModelError(ArtifactError):
+    """The file is not a TFLite flatbuffer."""
+
+
+@contextlib.contextmanager
+def capture_native_stderr() -> Iterator[list[str]]:
+    """Send what native code writes to file descriptor 2 into a list of lines, not the screen.
+
+    Yields an empty list that is filled with the captured lines when the block ends.
+    """
+    lines: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(sink.read().decode("utf-8", "replace").splitlines())
+
+
+def require_tflite(path: str | os.PathLike[str]) -> Path:
+    """Check that ``path`` is a TFLite flatbuffer file; raise a clear error if not."""
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactNotFoundError(path, "no such .tflite file")
+    if not path.is_file():
+        raise NotATFLiteModelError(path, "is a folder; a TFLite model is a single file")
+    with path.open("rb") as file:
+        header = file.read(8)
+    if header[4:8] != TFLITE_MAGIC:
+        raise NotATFLiteModelError(path, "has no TFL3 identifier, so not a TFLite model")
+    return path
+
+
+def interpreter(
+    path: str | os.PathLike[str], *, default_delegate: bool = False, num_threads: int = 1
+) -> Interpreter:
+    """A LiteRT interpreter for ``path``, tensors allocated.
+
+    ``default_delegate=False`` uses the built-in kernels only
+    (``BUILTIN_WITHOUT_DEFAULT_DELEGATES``): no XNNPACK, so no native log line. With
+    ``True``, XNNPACK is applied and its log line is captured (not printed).
+    """
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    resolver = (
+        OpResolverType.AUTO
+        if default_delegate
+        else (OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    )
+    model_path = str(require_tflite(path))
+    with capture_native_stderr():
+        runner = Interpreter(
+            model_path=model_path, num_threads=num_threads, experimental_op_resolver_type=resolver
+        )
+        runner.allocate_tensors()
+    return runner
+
+
+def run_serving_default(model_path: str, inputs_path: str, outputs_path: str) -> str:
+    """Run a ``.tflite`` file's ``serving_default`` on a ``.npy`` input; save the first output.
+
+    Returns which of TensorFlow and Keras the process had imported by then (for
+    ``python -m helpers.tflite``, the check that LiteRT needs neither).
+    """
+    runner = interpreter(model_path).get_signature_runner("serving_default")
+    (key,) = runner.get_input_details()
+    outputs = runner(**{key: np.load(inputs_path)})
+    np.save(outputs_path, outputs[sorted(outputs)[0]])
+    return ", ".join(
+        f"{name}: {'imported' if name in sys.modules else 'not imported'}"
+        for name in ("tensorflow", "keras")
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4:
+        sys.exit("usage: python -m helpers.tflite MODEL.tflite INPUTS.npy OUTPUTS.npy")
+    print(run_serving_default(*sys.argv[1:]))
