@@ -10,22 +10,30 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from types import ModuleType
 
 # Must happen before TensorFlow is imported anywhere in the process.
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # C++ INFO, WARNING and ERROR lines off
 os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"  # no oneDNN banner; also exact, portable CPU maths
 
-__all__ = ["__getattr__"]
+__all__ = ["lazy_submodules"]
 
 
-def __getattr__(name: str) -> ModuleType:
-    """Import ``helpers.<name>`` when it is first used."""
-    if name.startswith("_"):
-        raise AttributeError(name)
-    try:
-        return importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as error:
-        if error.name == f"{__name__}.{name}":
-            raise AttributeError(f"module 'helpers' has no submodule {name!r}") from None
-        raise
+def lazy_submodules(package: str) -> Callable[[str], ModuleType]:
+    """A module ``__getattr__`` (PEP 562) that imports ``<package>.<name>`` on first use."""
+
+    def __getattr__(name: str) -> ModuleType:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return importlib.import_module(f"{package}.{name}")
+        except ModuleNotFoundError as error:
+            if error.name == f"{package}.{name}":
+                raise AttributeError(f"module {package!r} has no submodule {name!r}") from None
+            raise
+
+    return __getattr__
+
+
+__getattr__ = lazy_submodules(__name__)

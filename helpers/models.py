@@ -14,12 +14,17 @@ EPOCHS = 20
 BATCH_SIZE = 32
 
 
-def digits_mlp(hidden_units: int = 32) -> keras.Model:
-    """A compiled two-layer MLP for the 64-pixel digits, on a named ``keras.Input``."""
+def digits_mlp(hidden_units: int = 32, dropout: float = 0.0) -> keras.Model:
+    """A compiled two-layer MLP for the 64-pixel digits, on a named ``keras.Input``.
+
+    With ``dropout > 0`` a ``Dropout`` layer follows the hidden layer.
+    """
     import keras
 
     inputs = keras.Input(shape=(64,), name=INPUT_NAME)
     hidden = keras.layers.Dense(hidden_units, activation="relu", name="hidden")(inputs)
+    if dropout > 0:
+        hidden = keras.layers.Dropout(dropout, name="dropout")(hidden)
     outputs = keras.layers.Dense(10, activation="softmax", name="probabilities")(hidden)
     model = keras.Model(inputs, outputs, name="digits_mlp")
     model.compile(

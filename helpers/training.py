@@ -24,7 +24,7 @@ import numpy as np
 
 from helpers.data import Digits, load_digits
 from helpers.errors import ArtifactError, ArtifactNotFoundError
-from helpers.models import BATCH_SIZE, INPUT_NAME
+from helpers.models import BATCH_SIZE, digits_mlp
 
 EPOCHS = 4
 TRAIN_SAMPLES = 640  # the first 640 training digits: 20 steps of 32 per epoch
@@ -97,18 +97,7 @@ def resumable_mlp(dropout: float = 0.0) -> keras.Model:
 
     Built (it has an ``Input``), which ``BackupAndRestore`` requires, and compiled.
     """
-    inputs = keras.Input(shape=(64,), name=INPUT_NAME)
-    x = keras.layers.Dense(32, activation="relu", name="hidden")(inputs)
-    if dropout > 0:
-        x = keras.layers.Dropout(dropout, name="dropout")(x)
-    outputs = keras.layers.Dense(10, activation="softmax", name="probabilities")(x)
-    model = keras.Model(inputs, outputs, name="digits_mlp")
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=1e-3),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
+    return digits_mlp(dropout=dropout)
 
 
 def train(

@@ -22,16 +22,6 @@ SUITE_BUDGET_SECONDS = 240  # about 1 minute on an idle 2-core machine; generous
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL and fcntl")
 
 
-@pytest.fixture(scope="module")
-def report(tmp_path_factory, request):
-    """The suite's report: run once per test session, shared by the two test files even when
-    pytest-xdist runs them in different worker processes."""
-    base = tmp_path_factory.getbasetemp()
-    in_xdist_worker = hasattr(request.config, "workerinput")
-    shared = base.parent if in_xdist_worker else base
-    return faults.shared_suite(shared / "fault-suite")
-
-
 def by_name(report):
     return {outcome.case: outcome for outcome in report.outcomes}
 

@@ -20,16 +20,6 @@ from helpers import artifacts, faults
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL and fcntl")
 
 
-@pytest.fixture(scope="module")
-def report(tmp_path_factory, request):
-    """The suite's report: run once per test session, shared by the two test files even when
-    pytest-xdist runs them in different worker processes."""
-    base = tmp_path_factory.getbasetemp()
-    in_xdist_worker = hasattr(request.config, "workerinput")
-    shared = base.parent if in_xdist_worker else base
-    return faults.shared_suite(shared / "fault-suite")
-
-
 def test_at_least_20_kill_points_each_really_killed(report):
     assert len(report.kills) >= 20
     assert len({(kill.kind, kill.step) for kill in report.kills}) == len(report.kills)
