@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,12 +21,25 @@ from helpers.errors import ArtifactError
 # A stand-in worker module: no TensorFlow, so these tests take well under a second each.
 FAKE_WORKER = textwrap.dedent(
     """
-    import json, os, sys, time
-    task = json.loads(os.environ["TF_CONFIG"])["task"]
+    import json, os, pathlib, socket, sys, time
+    config = json.loads(os.environ["TF_CONFIG"])
+    task = config["task"]
     print(f"worker {task['index']}: up", flush=True)
     print("to stderr", file=sys.stderr, flush=True)
     mode = sys.argv[1]
     if mode == "sleep":
+        time.sleep(60)
+    if mode == "listen":  # like TensorFlow's server: its TF_CONFIG port, on every interface
+        port = int(config["cluster"]["worker"][task["index"]].rsplit(":", 1)[1])
+        server = socket.socket()
+        server.bind(("0.0.0.0", port))
+        server.listen()
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()  # lo is up
+        ready = pathlib.Path(sys.argv[2], f"ready{task['index']}")  # a shared folder
+        try:
+            ready.write_text(os.readlink("/proc/self/ns/net"))
+        except OSError:  # no /proc (macOS)
+            ready.write_text("")
         time.sleep(60)
     sys.exit(int(mode) if mode.isdigit() else 0)
     """
@@ -164,6 +178,163 @@ def test_is_loopback(address: str, loopback: bool) -> None:
 )
 def test_decode_proc_net_address(raw: str, width: int, expected: str) -> None:
     assert distributed._decode_address(raw, width) == expected
+
+
+def test_namespace_listeners_and_interfaces_of_this_process() -> None:
+    if distributed.namespace_listeners(os.getpid()) is None:
+        pytest.skip("needs Linux /proc")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        address = f"127.0.0.1:{sock.getsockname()[1]}"
+        assert address in distributed.namespace_listeners(os.getpid())
+    assert address not in distributed.namespace_listeners(os.getpid())
+    assert "lo" in distributed.interfaces(os.getpid())
+    assert distributed.net_namespace(os.getpid()).startswith("net:[")
+    assert distributed.interfaces(2**22 + 1) is None  # above pid_max: no such process
+    assert distributed.net_namespace(2**22 + 1) is None
+
+
+# --- private network namespaces (Linux: unshare + nsenter) --------------------------------
+
+NO_ISOLATION = distributed.isolation_unavailable()
+needs_isolation = pytest.mark.skipif(
+    NO_ISOLATION is not None, reason=f"no private network namespaces here: {NO_ISOLATION}"
+)
+
+
+@pytest.fixture
+def no_isolation_tools(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pretend that ``nsenter`` is missing (as on a system without util-linux)."""
+    which = distributed.shutil.which
+    monkeypatch.setattr(
+        distributed.shutil, "which", lambda name: None if name == "nsenter" else which(name)
+    )
+    distributed.isolation_unavailable.cache_clear()
+    yield
+    distributed.isolation_unavailable.cache_clear()
+
+
+@needs_isolation
+def test_loopback_up_in_a_fresh_network_namespace() -> None:
+    probe = textwrap.dedent(
+        """
+        import socket
+        from helpers import distributed
+        def connects():
+            with socket.socket() as server:
+                server.bind(("127.0.0.1", 0))
+                server.listen()
+                try:
+                    socket.create_connection(server.getsockname(), timeout=2).close()
+                except OSError:
+                    return False
+                return True
+        before = connects()
+        distributed.loopback_up()
+        distributed.loopback_up()  # already up: nothing to do
+        print(before, connects(), open("/proc/net/dev").read().count(":"))
+        """
+    )
+    command = ["unshare", "--user", "--map-root-user", "--net", sys.executable, "-c", probe]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False", "True", "1"]  # down, then up; one interface
+
+
+@needs_isolation
+def test_namespace_has_only_loopback_and_its_holder_ends() -> None:
+    namespace = distributed.open_namespace()
+    try:
+        assert distributed.interfaces(namespace.pid) == ["lo"]
+        assert distributed.net_namespace(namespace.pid) != distributed.net_namespace(os.getpid())
+        assert namespace.command(["x"])[-2:] == ["--", "x"]
+    finally:
+        assert namespace.close() == 0  # it ends by itself once its stdin closes
+    assert not distributed.alive(namespace.pid)
+    short = distributed.open_namespace(lifetime=0.2)
+    assert short.holder.wait(timeout=10) == 0  # and after its lifetime, even if nobody closes it
+
+
+@needs_isolation
+def test_isolated_workers_share_one_namespace_and_are_unreachable_from_outside(
+    fake_module: str, tmp_path: Path
+) -> None:
+    with distributed.run_cluster(
+        2, ["listen", str(tmp_path)], tmp_path, module=fake_module, isolate=True
+    ) as workers:
+        distributed.wait_until(
+            lambda: all((tmp_path / f"ready{w.index}").exists() for w in workers),
+            timeout=30,
+            what="both fake workers to listen",
+            workers=workers,
+        )
+        holder = workers[0].namespace
+        seen = {(tmp_path / f"ready{w.index}").read_text() for w in workers}
+        assert (
+            seen
+            == {distributed.net_namespace(holder.pid)}
+            == {distributed.net_namespace(w.pid) for w in workers}
+        )
+        assert seen != {distributed.net_namespace(os.getpid())}
+        assert distributed.interfaces(workers[1].pid) == ["lo"]
+        for w in workers:
+            port = w.address.rsplit(":", 1)[1]
+            assert distributed.listening_addresses(w.pid) == [f"0.0.0.0:{port}"]
+            outside = distributed.namespace_listeners(os.getpid())
+            assert not [a for a in outside if a.endswith(f":{port}")]
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", int(port)), timeout=5)
+        # nsenter exec'd the worker: the launcher's child is the Python process itself
+        assert Path(f"/proc/{workers[0].pid}/exe").resolve() == Path(sys.executable).resolve()
+        assert distributed.stop(workers[1], hard=True) == -9
+        assert workers[0].running()
+    assert workers[0].process.returncode == -9  # killed when the block ended
+    assert not distributed.alive(holder.pid) and holder.holder.returncode == 0
+
+
+def test_isolation_unavailable_names_the_missing_tool(no_isolation_tools: None) -> None:
+    assert "no 'nsenter' program" in distributed.isolation_unavailable()
+    with pytest.raises(distributed.IsolationError, match="nsenter"):
+        distributed.open_namespace()
+
+
+def test_isolation_unavailable_off_linux(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(distributed.sys, "platform", "darwin")
+    with pytest.raises(distributed.IsolationError, match=r"Linux feature .*darwin"):
+        distributed.open_namespace()
+
+
+def test_open_namespace_reports_why_the_holder_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    if shutil.which("unshare") is None or not sys.platform.startswith("linux"):
+        pytest.skip("needs Linux with the 'unshare' program")
+    monkeypatch.setattr(distributed.sys, "executable", "/nonexistent/python")
+    with pytest.raises(distributed.IsolationError, match=r"could not create .*nonexistent"):
+        distributed.open_namespace(timeout=10)
+
+
+def test_without_isolation_workers_run_as_before(
+    fake_module: str, tmp_path: Path, no_isolation_tools: None
+) -> None:
+    with (
+        pytest.raises(distributed.IsolationError, match="nsenter"),
+        distributed.run_cluster(1, ["0"], tmp_path, module=fake_module, isolate=True),
+    ):
+        pass
+    args = ["listen", str(tmp_path)]
+    with distributed.run_cluster(2, args, tmp_path, module=fake_module) as workers:  # auto
+        distributed.wait_until(
+            lambda: all((tmp_path / f"ready{w.index}").exists() for w in workers),
+            timeout=30,
+            what="both fake workers to listen",
+            workers=workers,
+        )
+        assert [w.namespace for w in workers] == [None, None]
+        ours = distributed.net_namespace(os.getpid())
+        if ours is not None:  # Linux: they run in this process's namespace, reachable here
+            assert {(tmp_path / f"ready{w.index}").read_text() for w in workers} == {ours}
+            port = workers[0].address.rsplit(":", 1)[1]
+            assert f"0.0.0.0:{port}" in distributed.namespace_listeners(os.getpid())
 
 
 def test_alive() -> None:
