@@ -64,3 +64,14 @@ def test_kernel_name_matches_helpers_and_notebooks():
     from helpers.setup import KERNEL_NAME
 
     assert load_kit().KERNEL_NAME == KERNEL_NAME
+
+
+def test_binder_post_build_registers_the_kit_in_the_conda_environment():
+    post_build = ROOT / "postBuild"
+    assert post_build.stat().st_mode & 0o111, "postBuild must be executable"
+    commands = [
+        line.strip()
+        for line in post_build.read_text().splitlines()
+        if line.strip() and not line.startswith(("#", "set "))
+    ]
+    assert commands == ["python tools/kit.py setup --current-env"]
