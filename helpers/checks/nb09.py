@@ -1,0 +1,732 @@
+"""Checks for notebook 09's exercises: publish atomically, verify before loading, recognise
+damage, clean up after a writer killed half-way, and fall back (or not) past a damaged version.
+
+The checks test the learner's code on its behaviour: :func:`exercise_1` runs ``publish`` with a
+stand-in model (no TensorFlow) while watching every ``os.fsync`` and rename; :func:`exercise_2`
+feeds ``safe_load`` damaged copies while recording every ``tf.saved_model.load``;
+:func:`exercise_3` repeats the learner's experiment on a copy of its own; :func:`exercise_4`
+kills a writer at every step of a save; :func:`exercise_5` re-checks the learner's copy."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from helpers import artifacts, faults, integrity, paths
+from helpers.checks.core import Hint, exercise, expect, require
+from helpers.errors import ArtifactError
+
+SAVEDMODEL_FILES = (
+    "fingerprint.pb",
+    "saved_model.pb",
+    "variables/variables.data-00000-of-00001",
+    "variables/variables.index",
+)
+
+
+def _scratch(artifacts_dir: str | os.PathLike[str], name: str) -> Path:
+    """An emptied folder ``ARTIFACTS/name`` for a check's own copies."""
+    folder = Path(artifacts_dir) / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _require_intact(source: Path) -> None:
+    """The notebook's version must still match its manifest, or every hint would mislead."""
+    try:
+        integrity.verify_manifest(source)
+    except ArtifactError as error:
+        raise Hint(
+            f"{paths.show(source)} itself no longer matches its manifest ({error.problem}): "
+            "damage copies, never the original. Re-run the notebook from the top to restore it."
+        ) from None
+
+
+# --- exercise 1: publish atomically ---------------------------------------------------------
+
+
+def _write_files(folder: Path, names: tuple[str, ...], seed: int) -> None:
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(f"{name} {seed}\n".encode() * 64)
+
+
+def fake_version(base: Path, number: int) -> Path:
+    """A published version ``base/number``: SavedModel-shaped files and a manifest."""
+    folder = base / str(number)
+    folder.mkdir(parents=True)
+    _write_files(folder, SAVEDMODEL_FILES, number)
+    integrity.write_manifest(folder)
+    return folder
+
+
+class FakeModel:
+    """Stands in for a Keras model: ``export`` writes a small SavedModel-shaped folder.
+
+    Half-way through an export it looks at the versions folder the way a polling server
+    would, and records what that reader saw. With ``fail=True`` the export then raises, as a
+    full disk would.
+    """
+
+    def __init__(self, base: Path, *, fail: bool = False) -> None:
+        self.base, self.fail = base, fail
+        self.exports: list[Path] = []
+        self.reader_saw: list[str] = []  # what latest_version returned half-way
+
+    def export(self, filepath: Any, format: str = "tf_saved_model", **kwargs: Any) -> None:
+        folder = Path(filepath)
+        self.exports.append(folder.resolve())
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_files(folder, ("saved_model.pb", "variables/variables.index"), len(self.exports))
+        try:
+            self.reader_saw.append(paths.latest_version(self.base).name)
+        except ArtifactError:
+            self.reader_saw.append("nothing")
+        if self.fail:
+            raise OSError(28, "No space left on device (simulated)")
+        _write_files(folder, SAVEDMODEL_FILES[:1] + SAVEDMODEL_FILES[2:3], len(self.exports))
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        raise Hint(
+            "publish a SavedModel with `model.export(temp, verbose=False)`; "
+            "`model.save` writes a .keras file"
+        )
+
+    def predict(self, inputs: Any, verbose: Any = None) -> Any:
+        import numpy as np
+
+        return np.zeros((len(inputs), 10), "float32")
+
+
+@dataclass
+class DiskEvents:
+    """What a piece of code did to the disk: flushed paths and renamed folders, in order."""
+
+    log: list[tuple[str, Path | None]] = field(default_factory=list)  # ("fsync", path)...
+    renames: list[tuple[int, Path, Path, list[str], bool]] = field(default_factory=list)
+    # (position in log, source, target, files in source, manifest matched at the rename)
+
+
+_FD_PATHS = Path("/proc/self/fd").is_dir()  # Linux names the file behind a descriptor
+
+
+def _fd_path(descriptor: int) -> Path | None:
+    if not _FD_PATHS:  # elsewhere the checks count the flushes instead
+        return None
+    return Path(os.readlink(f"/proc/self/fd/{descriptor}"))
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def _manifest_matches(folder: Path) -> bool:
+    try:
+        integrity.verify_manifest(folder)
+    except ArtifactError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def watch_disk() -> Iterator[DiskEvents]:
+    """Record every ``os.fsync``, ``os.sync``, ``os.rename`` and ``os.replace`` in the block."""
+    events = DiskEvents()
+    names = ("fsync", "rename", "replace") + (("sync",) if hasattr(os, "sync") else ())
+    real = {name: getattr(os, name) for name in names}
+
+    def fsync(descriptor: int) -> None:
+        events.log.append(("fsync", _fd_path(descriptor)))
+        real["fsync"](descriptor)
+
+    def sync() -> None:  # flushes everything
+        events.log.append(("sync", None))
+        real["sync"]()
+
+    def renamer(name: str) -> Callable[..., None]:
+        def rename(source: Any, target: Any, *args: Any, **kwargs: Any) -> None:
+            source_path, target_path = Path(source).resolve(), Path(target).resolve()
+            if source_path.is_dir():
+                events.renames.append(
+                    (
+                        len(events.log),
+                        source_path,
+                        target_path,
+                        _files(source_path),
+                        _manifest_matches(source_path),
+                    )
+                )
+            real[name](source, target, *args, **kwargs)
+            events.log.append(("rename", target_path))
+
+        return rename
+
+    os.fsync = fsync  # type: ignore[assignment]
+    os.rename, os.replace = renamer("rename"), renamer("replace")  # type: ignore[assignment]
+    if "sync" in real:
+        os.sync = sync  # type: ignore[attr-defined]
+    try:
+        yield events
+    finally:
+        for name, function in real.items():
+            setattr(os, name, function)
+
+
+def _check_publish(
+    publish: Callable[..., Any], base: Path, number: int, call: str
+) -> tuple[Path, DiskEvents]:
+    """Run ``publish`` once and check that it published ``base/number`` atomically."""
+    model = FakeModel(base)
+    error: Exception | None = None
+    with watch_disk() as events:
+        try:
+            result = publish(model, base)
+        except Hint:
+            raise
+        except Exception as raised:  # judged after what it wrote, which explains most errors
+            result, error = None, raised
+    expect(bool(model.exports), "`publish` never called `model.export(...)`.")
+    written = model.exports[-1]
+    base = base.resolve()
+    if written.parent == base and written.name.isdigit():
+        raise Hint(
+            f"`publish` exported straight into the numbered folder {written.name}: half-way "
+            f"through, a reader calling latest_version got {model.reader_saw[-1]!r}, a version "
+            "without its variables. Export into a temporary sibling "
+            "(tempfile.mkdtemp(dir=base, prefix='.tmp-')), then rename it."
+        )
+    expect(
+        written.parent == base,
+        f"`model.export` wrote to {paths.show(written)}, not into the versions folder: create "
+        "the temporary folder next to the versions (tempfile.mkdtemp(dir=base, prefix='.tmp-')), "
+        "so the final rename stays on one file system and is one atomic step.",
+    )
+    expect(
+        written.name.startswith(artifacts.TEMP_PREFIX),
+        f"the temporary folder is named {written.name!r}: start its name with "
+        f"'{artifacts.TEMP_PREFIX}' (mkdtemp's prefix=), so no reader takes it for a version "
+        "and clean_abandoned finds it if the writer dies.",
+    )
+    expect(
+        error is None,
+        f"{call} of `publish` raised {artifacts.short_error(error) if error else ''}",
+    )
+    published = [r for r in events.renames if r[1] == written]
+    expect(
+        bool(published),
+        "the exported folder was never renamed: publish it with one `os.rename(temp, target)`. "
+        "A copy (shutil.copytree) makes the numbered folder appear file by file.",
+    )
+    position, _, target, files, manifest_ok = published[-1]
+    expect(
+        target.parent == base and target.name.isdigit(),
+        f"the temporary folder was renamed to {paths.show(target)}: rename it to the next "
+        "numbered folder, helpers.paths.next_version_dir(base).",
+    )
+    expect(
+        target.name == str(number),
+        f"{call} published {target.name}, but the next version is {number}: take one more "
+        "than the highest number, at publishing time (helpers.paths.next_version_dir(base)).",
+    )
+    expect(
+        manifest_ok,
+        "at the rename, the temporary folder had no manifest that matched its files: write it "
+        "(helpers.integrity.write_manifest(temp)) after the export and before the rename, so "
+        "every published version carries one.",
+    )
+    flushed = [path for kind, path in events.log[:position] if kind == "fsync"]
+    if any(kind == "sync" for kind, _ in events.log[:position]):
+        missing = []
+    elif _FD_PATHS:
+        missing = [name for name in files if (written / name) not in flushed]
+    else:  # no /proc: count the flushes
+        missing = files[len(flushed) :]
+    expect(
+        not missing,
+        f"not flushed to disk before the rename: {', '.join(missing)}. Call "
+        "helpers.artifacts.sync_tree(temp) after writing the manifest; otherwise a power cut "
+        "can leave a published version with empty files.",
+    )
+    later = [path for kind, path in events.log[position:] if kind == "fsync"]
+    synced = any(kind == "sync" for kind, _ in events.log[position:])
+    expect(
+        synced or (base in later if _FD_PATHS else bool(later)),
+        "flush the versions folder after the rename (helpers.artifacts.fsync_dir(base)), so "
+        "the rename itself survives a power cut.",
+    )
+    expect(
+        result is not None and Path(result).resolve() == target,
+        f"return the new version folder (here {paths.show(target)}); got {result!r}.",
+    )
+    integrity.verify_manifest(target)
+    return target, events
+
+
+@exercise("9.1", "publish a version atomically")
+def exercise_1(publish: Any, artifacts_dir: str | os.PathLike[str]) -> str:
+    """``publish(model, base)`` must publish the next version the way section 1 does."""
+    require(publish, "publish", "a function publish(model, base) returning the new folder")
+    expect(callable(publish), "`publish` should be a function: `def publish(model, base): ...`.")
+    base = _scratch(artifacts_dir, "exercise_1") / "versions"
+    for number in (1, 2):
+        fake_version(base, number)
+    first, _ = _check_publish(publish, base, 3, "the first call")
+    _check_publish(publish, base, 4, "a second call")
+    failing = FakeModel(base, fail=True)
+    try:
+        publish(failing, base)
+    except Hint:
+        raise
+    except Exception:
+        pass
+    else:
+        raise Hint(
+            "when `model.export` fails, `publish` must let the error out (re-raise it): the "
+            "caller has to know that no version was published."
+        )
+    left = sorted(c.name for c in base.iterdir() if not c.name.isdigit())
+    expect(
+        not left,
+        f"a failed export left {', '.join(left)} behind: delete the temporary folder when the "
+        "export fails (try: ... except BaseException: shutil.rmtree(temp); raise).",
+    )
+    numbered = [folder.name for _, folder in paths.version_dirs(base)]
+    expect(numbered == ["1", "2", "3", "4"], f"a failed export changed the versions: {numbered}.")
+    return (
+        f"Version {first.name} appeared in one rename, with its manifest, every file flushed "
+        "first and the folder flushed after; a second call published 4, and a failed export "
+        "left nothing behind."
+    )
+
+
+# --- exercise 2: verify before loading ------------------------------------------------------
+
+
+@contextlib.contextmanager
+def spy_saved_model_load() -> Iterator[list[Path]]:
+    """Record the folder of every ``tf.saved_model.load`` call inside the block."""
+    import tensorflow as tf
+
+    calls: list[Path] = []
+    original = tf.saved_model.load
+
+    def load(export_dir: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(Path(export_dir).resolve())
+        return original(export_dir, *args, **kwargs)
+
+    tf.saved_model.load = load
+    try:
+        yield calls
+    finally:
+        tf.saved_model.load = original
+
+
+def _probe_of(folder: Path) -> tuple[Any, Any]:
+    import numpy as np
+
+    with np.load(folder / artifacts.PROBE_NAME) as probe:
+        return probe["inputs"], probe["outputs"]
+
+
+def _disagreeing_probe(folder: Path) -> None:
+    """Store outputs that this model does not give (rows rolled), then re-write the manifest."""
+    import numpy as np
+
+    inputs, outputs = _probe_of(folder)
+    np.savez(folder / artifacts.PROBE_NAME, inputs=inputs, outputs=np.roll(outputs, 1, axis=0))
+    integrity.write_manifest(folder)
+
+
+def _try(function: Callable[[Path], Any], folder: Path) -> tuple[Any, BaseException | None]:
+    try:
+        return function(folder), None
+    except Hint:
+        raise
+    except Exception as error:
+        return None, error
+
+
+@exercise("9.2", "verify before you load")
+def exercise_2(
+    safe_load: Any, source: str | os.PathLike[str], artifacts_dir: str | os.PathLike[str]
+) -> str:
+    """``safe_load(folder)`` must refuse damage before loading and check the probe after."""
+    import numpy as np
+
+    require(safe_load, "safe_load", "a function safe_load(folder) returning the model")
+    expect(callable(safe_load), "`safe_load` should be a function: `def safe_load(f):`.")
+    source = Path(source)
+    _require_intact(source)
+    scratch = _scratch(artifacts_dir, "exercise_2")
+    cases = {name: Path(shutil.copytree(source, scratch / name)) for name in
+             ("good", "flipped", "no_manifest", "disagreeing_probe")}  # fmt: skip
+    faults.flip_byte(cases["flipped"] / "variables/variables.data-00000-of-00001")
+    (cases["no_manifest"] / integrity.MANIFEST_NAME).unlink()
+    _disagreeing_probe(cases["disagreeing_probe"])
+
+    with spy_saved_model_load() as loads:
+        loaded, error = _try(safe_load, cases["good"])
+        if isinstance(loaded, artifacts.Loaded):  # load_version's result: accept its model
+            loaded = loaded.model
+        expect(
+            error is None,
+            f"it refused a good copy of {paths.show(source)}: "
+            f"{artifacts.short_error(error) if error else ''}",
+        )
+        expect(
+            hasattr(loaded, "serve"),
+            f"return the loaded model (what tf.saved_model.load returns); got {loaded!r}.",
+        )
+        inputs, outputs = _probe_of(source)
+        expect(
+            bool(np.array_equal(np.asarray(loaded.serve(inputs)), outputs)),
+            "the model you returned does not give the probe's outputs: return what "
+            "tf.saved_model.load(str(folder)) gave for this folder.",
+        )
+        damaged = {
+            "flipped": "a version with one byte of its variables flipped (its manifest no "
+            "longer matches)",
+            "no_manifest": "a version without a manifest",
+            "disagreeing_probe": "a version whose model and stored probe disagree (manifest "
+            "re-written over the damage)",
+        }
+        for name, label in damaged.items():
+            folder = cases[name]
+            before = len(loads)
+            _, error = _try(safe_load, folder)
+            read = folder.resolve() in loads[before:]
+            if error is None and name == "no_manifest":
+                raise Hint(
+                    f"it accepted {label}: nothing vouches for its files. Refuse it "
+                    "(helpers.integrity.verify_manifest raises IntegrityError when the manifest "
+                    "is missing)."
+                )
+            if error is None and name == "flipped":
+                raise Hint(
+                    f"it accepted {label}: call helpers.integrity.verify_manifest(folder) first."
+                )
+            expect(
+                error is not None,
+                f"it accepted {label}: the model loads and runs but computes something else. "
+                "After loading, compare the stored probe: helpers.verify.assert_same("
+                "probe['outputs'], model.serve(probe['inputs'])).",
+            )
+            if name != "disagreeing_probe" and read:
+                raise Hint(
+                    f"you verified after loading: for {label}, tf.saved_model.load read the "
+                    "files before anything refused them"
+                    + (f" ({artifacts.short_error(error, 60)})" if error else "")
+                    + ". Check the manifest first: damage must be refused before TensorFlow "
+                    "reads a byte."
+                )
+    return (
+        "It refused the flipped byte and the missing manifest before TensorFlow read a byte, "
+        "caught the disagreeing probe after loading, and loaded the good copy."
+    )
+
+
+# --- exercise 3: which check catches it? ----------------------------------------------------
+
+
+def _expected_errors(source: Path, folder: Path) -> tuple[ArtifactError, ArtifactError]:
+    """Cut a copy's probe.npz, load it, re-write its manifest, load again: both errors."""
+    found = []
+    shutil.copytree(source, folder)
+    faults.truncate(folder / artifacts.PROBE_NAME)
+    for _ in range(2):
+        try:
+            artifacts.load_version(folder)
+        except ArtifactError as error:
+            found.append(error)
+        else:
+            raise AssertionError(f"{folder}: a cut probe.npz loaded")
+        integrity.write_manifest(folder)
+    return found[0], found[1]
+
+
+def _require_error(value: Any, name: str, function: str = "load_version") -> ArtifactError:
+    require(value, name, f"the error {function} raised")
+    expect(
+        not isinstance(value, type),
+        f"set `{name}` to the error object you caught "
+        f"(`except helpers.errors.ArtifactError as error: {name} = error`), not its class.",
+    )
+    expect(
+        isinstance(value, ArtifactError),
+        f"`{name}` should be the helpers.errors.ArtifactError that {function} raised; got "
+        f"{type(value).__name__}: {value!r}.",
+    )
+    return value
+
+
+def _same(a: ArtifactError, b: ArtifactError) -> bool:
+    return type(a) is type(b) and a.problem == b.problem
+
+
+@exercise("9.3", "which check catches it?")
+def exercise_3(
+    first_error: Any,
+    second_error: Any,
+    source: str | os.PathLike[str],
+    artifacts_dir: str | os.PathLike[str],
+) -> str:
+    """The two errors of the cut-probe experiment, compared with a repeat of it."""
+    first = _require_error(first_error, "first_error")
+    second = _require_error(second_error, "second_error")
+    source = Path(source)
+    _require_intact(source)
+    folder = first.path if first.path.is_dir() else first.path.parent
+    expect(
+        folder.resolve() != source.resolve(),
+        f"the error is about {paths.show(source)} itself: damage a copy "
+        "(shutil.copytree(version_2, ARTIFACTS / 'exercise_3')).",
+    )
+    cut = folder / artifacts.PROBE_NAME
+    whole = (source / artifacts.PROBE_NAME).stat().st_size
+    expect(
+        cut.is_file() and cut.stat().st_size == whole // 2,
+        f"in {paths.show(folder)}, cut probe.npz to half its size "
+        "(helpers.faults.truncate(folder / 'probe.npz')) and leave the other files alone.",
+    )
+    scratch = _scratch(artifacts_dir, "exercise_3_check")
+    expected_first, expected_second = _expected_errors(source, scratch / "copy")
+    if not _same(first, expected_first):
+        expect(
+            not _same(first, expected_second),
+            "`first_error` already got past the manifest: load once right after cutting the "
+            "file, before re-writing the manifest.",
+        )
+        raise Hint(
+            "the first load should be refused by the manifest, before TensorFlow reads "
+            f"anything; `first_error` is {type(first).__name__}: {first.problem}"
+        )
+    expect(
+        not _same(second, expected_first),
+        "`second_error` is the manifest's again: re-write the manifest after the damage "
+        "(helpers.integrity.write_manifest(folder)), then load again.",
+    )
+    expect(
+        _same(second, expected_second),
+        "with the manifest re-written, the second load should get past the manifest and fail "
+        f"on the cut file; `second_error` is {type(second).__name__}: {second.problem}",
+    )
+    return (
+        f"First the manifest ({type(first).__name__}: {first.problem}), before TensorFlow "
+        "read a byte. With a manifest that vouches for the damage, the model loaded and the "
+        f"probe check could not read the file: {type(second).__name__} naming "
+        f"{second.path.name} ({second.problem})."
+    )
+
+
+# --- exercise 4: kill a writer, then clean up -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class KillOutcome:
+    """What a writer killed at ``step`` left in ``base``."""
+
+    step: str
+    base: Path
+    killed: bool
+    latest: str
+    abandoned: tuple[str, ...]
+
+
+def kill_outcomes(versions: Path, scratch: Path) -> dict[str, KillOutcome]:
+    """Kill the copy writer at each step of :data:`helpers.artifacts.SAVE_STEPS` (except
+    ``probe-written``: the copy writer stores no probe), each time in a fresh copy."""
+    published = artifacts.published_versions(versions)
+    source = published[-1][1]
+    outcomes = {}
+    for step in artifacts.SAVE_STEPS:
+        if step == "probe-written":
+            continue
+        base = scratch / step
+        for _, folder in published:
+            shutil.copytree(folder, base / folder.name)
+        killed = faults.kill_writer(base, source, step)
+        outcomes[step] = KillOutcome(
+            step,
+            base,
+            killed,
+            artifacts.latest_published(base).name,
+            tuple(folder.name for folder in artifacts.abandoned(base)),
+        )
+    return outcomes
+
+
+def _check_clean_up(clean_up: Callable[[Path], Any], outcome: KillOutcome) -> None:
+    base = outcome.base
+    live = base / f"{artifacts.TEMP_PREFIX}{os.getpid()}-in-progress"
+    live.mkdir()
+    (live / "saved_model.pb").write_bytes(b"being written")
+    versions = [(folder.name, integrity.read_manifest(folder)) for _, folder in
+                artifacts.published_versions(base)]  # fmt: skip
+    dead = [base / name for name in outcome.abandoned]
+    removed = clean_up(base)
+    expect(
+        live.is_dir(),
+        f"`clean_up` deleted {artifacts.TEMP_PREFIX}{os.getpid()}-…, whose writer (process "
+        f"{os.getpid()}, this notebook's kernel) is still running: its save would fail at the "
+        "rename. Delete only folders whose writer is gone: helpers.artifacts.abandoned(base) "
+        "lists them.",
+    )
+    left = [folder.name for folder in dead if folder.exists()]
+    expect(
+        not left,
+        f"after a kill at {outcome.step!r}, `clean_up` left the dead writer's temporary folder "
+        "behind: delete the folders helpers.artifacts.abandoned(base) lists.",
+    )
+    for name, manifest in versions:
+        expect(
+            (base / name).is_dir()
+            and _manifest_matches(base / name)
+            and integrity.read_manifest(base / name) == manifest,
+            f"`clean_up` removed or changed the published version {name}: leave versions alone.",
+        )
+    expect(
+        removed is not None
+        and sorted(Path(p).resolve() for p in removed) == sorted(p.resolve() for p in dead),
+        f"return the list of folders `clean_up` deleted (clean_abandoned returns it); "
+        f"got {removed!r}.",
+    )
+
+
+@exercise("9.4", "kill a writer, then clean up")
+def exercise_4(
+    publishing_steps: Any,
+    clean_up: Any,
+    versions: str | os.PathLike[str],
+    artifacts_dir: str | os.PathLike[str],
+) -> str:
+    """Which kill points publish the next version, and a clean-up that spares live writers."""
+    require(publishing_steps, "publishing_steps", "a list of steps from SAVE_STEPS")
+    require(clean_up, "clean_up", "a function clean_up(base) returning what it deleted")
+    expect(
+        not isinstance(publishing_steps, str),
+        "`publishing_steps` should be a list of step names, like ['written', 'renamed'].",
+    )
+    answer = list(publishing_steps)
+    unknown = [step for step in answer if step not in artifacts.SAVE_STEPS]
+    expect(not unknown, f"not steps of helpers.artifacts.SAVE_STEPS: {unknown}.")
+    expect(callable(clean_up), "`clean_up` should be a function: `def clean_up(base): ...`.")
+    versions = Path(versions)
+    before = artifacts.latest_published(versions).name
+    after = str(int(before) + 1)
+    outcomes = kill_outcomes(versions, _scratch(artifacts_dir, "exercise_4_check"))
+    broken = [step for step, outcome in outcomes.items() if not outcome.killed]
+    expect(not broken, f"the writer was not killed at {broken}: re-run the notebook.")
+    publishing = [step for step, outcome in outcomes.items() if outcome.latest == after]
+    for step in answer:
+        if step == "probe-written":
+            raise Hint(
+                "'probe-written' comes before the rename: a writer killed there leaves only "
+                f"its temporary folder, and latest_published stays {before}."
+            )
+        outcome = outcomes[step]
+        expect(
+            step in publishing,
+            f"a writer killed at {step!r} never renamed its temporary folder: latest_published "
+            f"stayed {outcome.latest}, and its .tmp-… folder was left behind "
+            f"({len(outcome.abandoned)} abandoned).",
+        )
+    for step in publishing:
+        expect(
+            step in answer,
+            f"killed at {step!r}, the writer had already renamed its folder: version {after} "
+            "was published. The rename is the one moment a version appears; the steps after "
+            "it only make it durable.",
+        )
+    _check_clean_up(clean_up, outcomes["before-rename"])
+    _check_clean_up(clean_up, outcomes["renamed"])
+    return (
+        f"Killed at any step before the rename, the writer left version {before} as the latest "
+        f"and its temporary folder abandoned; from 'renamed' on, version {after} was "
+        "published. `clean_up` removed the dead writer's folder and spared a live one."
+    )
+
+
+# --- exercise 5: fall back, or fail? --------------------------------------------------------
+
+
+def _first_good(base: Path) -> tuple[Path, list[Path]]:
+    """The highest version under ``base`` that verifies (manifest and files), and the ones
+    above it that do not."""
+    failed = []
+    for _, folder in reversed(artifacts.published_versions(base)):
+        try:
+            artifacts.verify_version(folder, parse=False)
+        except ArtifactError:
+            failed.append(folder)
+            continue
+        return folder, failed
+    raise Hint(f"no version under {paths.show(base)} verifies any more: damage only the newest.")
+
+
+@exercise("9.5", "fall back, or fail?")
+def exercise_5(strict_error: Any, fallen_back: Any, versions: str | os.PathLike[str]) -> str:
+    """The error of a strict ``load_latest`` and the result of ``fallback=True``, on a copy."""
+    strict = _require_error(strict_error, "strict_error", "load_latest")
+    require(fallen_back, "fallen_back", "what load_latest(..., fallback=True) returned")
+    expect(
+        isinstance(fallen_back, artifacts.Loaded),
+        "`fallen_back` should be what helpers.artifacts.load_latest(base, expect=expected, "
+        f"fallback=True) returned (a Loaded); got {type(fallen_back).__name__}.",
+    )
+    versions = Path(versions)
+    for _, folder in artifacts.published_versions(versions):
+        _require_intact(folder)
+    base = fallen_back.path.parent
+    expect(
+        base.resolve() != versions.resolve(),
+        "work on a copy of the versions folder "
+        "(shutil.copytree(versions, ARTIFACTS / 'exercise_5')), never on the original.",
+    )
+    newest = artifacts.latest_published(base)
+    try:
+        integrity.verify_manifest(newest)
+    except ArtifactError as error:
+        damage = error
+    else:
+        raise Hint(
+            f"the newest version in {paths.show(base)} ({newest.name}) still matches its "
+            "manifest: flip a byte of its saved_model.pb "
+            "(helpers.faults.flip_byte(newest / 'saved_model.pb')), then load again."
+        )
+    expect(
+        damage.problem.endswith("changed saved_model.pb"),
+        f"change only saved_model.pb in version {newest.name}; its manifest says: {damage.problem}",
+    )
+    expect(
+        strict.path.resolve() == newest.resolve(),
+        f"`strict_error` should come from load_latest({paths.show(base)}) without fallback, "
+        f"which refuses the newest version, {newest.name}; it names {paths.show(strict.path)}.",
+    )
+    expect(
+        type(strict) is type(damage) and strict.problem == damage.problem,
+        "`strict_error` should be the error load_latest raised for the damaged newest version "
+        f"(the manifest's); got {type(strict).__name__}: {strict.problem}",
+    )
+    good, failed = _first_good(base)
+    expect(
+        fallen_back.path.resolve() == good.resolve(),
+        f"with fallback=True, load_latest should serve version {good.name}, the highest that "
+        f"passes its checks; `fallen_back` is version {fallen_back.path.name}.",
+    )
+    skipped = [line.split(":")[0] for line in fallen_back.skipped]
+    expect(
+        skipped == [folder.name for folder in failed],
+        f"`fallen_back.skipped` should list the versions passed over ({[f.name for f in failed]})"
+        f"; it lists {skipped}: did you load again after changing the folder?",
+    )
+    return (
+        f"Without fallback, load_latest refused version {newest.name} "
+        f"({type(strict).__name__}: {strict.problem}). With fallback=True it served version "
+        f"{good.name}, and only `skipped` tells that version {newest.name} was passed over."
+    )

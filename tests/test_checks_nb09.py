@@ -1,0 +1,499 @@
+"""Notebook 09's exercise checks: right answers, placeholders, and the likely wrong answers.
+
+Exercises 1 and 4 run without TensorFlow (a stand-in model, a copy writer in a child process);
+exercises 2 and 3 load one tiny SavedModel, built once for the module.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import artifacts, faults, integrity, paths
+from helpers.checks import nb09
+from helpers.errors import ArtifactError
+
+posix_only = pytest.mark.skipif(os.name == "nt", reason="kill points need SIGKILL")
+
+
+def verdict(capsys: pytest.CaptureFixture[str]) -> str:
+    return capsys.readouterr().out.strip()
+
+
+# --- exercise 1 -----------------------------------------------------------------------------
+
+
+def publish_right(model, base):
+    temp = tempfile.mkdtemp(dir=base, prefix=".tmp-")
+    try:
+        model.export(temp, verbose=False)
+        integrity.write_manifest(temp)
+        artifacts.sync_tree(temp)
+        target = paths.next_version_dir(base)
+        os.rename(temp, target)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    artifacts.fsync_dir(base)
+    return target
+
+
+def publish_direct(model, base):
+    target = paths.next_version_dir(base)
+    model.export(target, verbose=False)
+    integrity.write_manifest(target)
+    return target
+
+
+def publish_in_system_temp(model, base):
+    temp = tempfile.mkdtemp()
+    model.export(temp)
+    integrity.write_manifest(temp)
+    artifacts.sync_tree(temp)
+    target = paths.next_version_dir(base)
+    shutil.move(temp, target)
+    artifacts.fsync_dir(base)
+    return target
+
+
+def publish_manifest_after_rename(model, base):
+    temp = tempfile.mkdtemp(dir=base, prefix=".tmp-")
+    model.export(temp)
+    artifacts.sync_tree(temp)
+    target = paths.next_version_dir(base)
+    os.rename(temp, target)
+    integrity.write_manifest(target)
+    artifacts.fsync_dir(base)
+    return target
+
+
+def publish_without_flush(model, base):
+    temp = tempfile.mkdtemp(dir=base, prefix=".tmp-")
+    model.export(temp)
+    integrity.write_manifest(temp)
+    target = paths.next_version_dir(base)
+    os.rename(temp, target)
+    return target
+
+
+def publish_flush_before_manifest(model, base):
+    temp = tempfile.mkdtemp(dir=base, prefix=".tmp-")
+    model.export(temp)
+    artifacts.sync_tree(temp)
+    integrity.write_manifest(temp)
+    target = paths.next_version_dir(base)
+    os.rename(temp, target)
+    artifacts.fsync_dir(base)
+    return target
+
+
+def publish_without_parent_flush(model, base):
+    temp = tempfile.mkdtemp(dir=base, prefix=".tmp-")
+    model.export(temp)
+    integrity.write_manifest(temp)
+    artifacts.sync_tree(temp)
+    target = paths.next_version_dir(base)
+    os.rename(temp, target)
+    return target
+
+
+def publish_always_3(model, base):
+    temp = tempfile.mkdtemp(dir=base, prefix=".tmp-")
+    model.export(temp)
+    integrity.write_manifest(temp)
+    artifacts.sync_tree(temp)
+    target = Path(base) / "3"
+    if target.exists():
+        shutil.rmtree(target)
+    os.rename(temp, target)
+    artifacts.fsync_dir(base)
+    return target
+
+
+def publish_by_copy(model, base):
+    temp = tempfile.mkdtemp(dir=base, prefix=".tmp-")
+    model.export(temp)
+    integrity.write_manifest(temp)
+    artifacts.sync_tree(temp)
+    target = paths.next_version_dir(base)
+    shutil.copytree(temp, target)
+    shutil.rmtree(temp)
+    artifacts.fsync_dir(base)
+    return target
+
+
+def publish_no_clean_up(model, base):
+    temp = tempfile.mkdtemp(dir=base, prefix=".tmp-")
+    model.export(temp)
+    integrity.write_manifest(temp)
+    artifacts.sync_tree(temp)
+    target = paths.next_version_dir(base)
+    os.rename(temp, target)
+    artifacts.fsync_dir(base)
+    return target
+
+
+def publish_swallowing_errors(model, base):
+    try:
+        return publish_right(model, base)
+    except OSError:
+        return None
+
+
+def test_exercise_1_right_answer_and_export_version(tmp_path, capsys):
+    assert nb09.exercise_1(publish_right, tmp_path) is True
+    assert verdict(capsys).startswith("✅ Exercise 9.1 (publish a version atomically) solved.")
+    assert sorted(os.listdir(tmp_path / "exercise_1" / "versions")) == ["1", "2", "3", "4"]
+    assert nb09.exercise_1(artifacts.export_version, tmp_path) is True  # the kit's own
+    assert verdict(capsys).startswith("✅")
+
+
+@posix_only
+def test_exercise_1_os_sync_flushes_everything(tmp_path, capsys):
+    def publish(model, base):
+        temp = tempfile.mkdtemp(dir=base, prefix=".tmp-")
+        try:
+            model.export(temp)
+            integrity.write_manifest(temp)
+            os.sync()
+            target = paths.next_version_dir(base)
+            os.rename(temp, target)
+        except BaseException:
+            shutil.rmtree(temp)
+            raise
+        os.sync()
+        return target
+
+    assert nb09.exercise_1(publish, tmp_path) is True
+
+
+def test_exercise_1_placeholder(tmp_path, capsys):
+    assert nb09.exercise_1(None, tmp_path) is False
+    assert verdict(capsys).startswith("⏳ Exercise 9.1 (publish a version atomically) is not")
+
+
+@pytest.mark.parametrize(
+    ("publish", "hint"),
+    [
+        (publish_direct, "exported straight into the numbered folder 3: half-way through, a "
+         "reader calling latest_version got '3'"),
+        (publish_in_system_temp, "not into the versions folder"),
+        (lambda m, b: publish_right(m, tempfile.mkdtemp(dir=b)), "not into the versions folder"),
+        (publish_manifest_after_rename, "had no manifest that matched its files"),
+        (publish_without_flush, "not flushed to disk before the rename: MANIFEST.sha256, "
+         "fingerprint.pb"),
+        (publish_flush_before_manifest, "not flushed to disk before the rename: MANIFEST.sha256"),
+        (publish_without_parent_flush, "flush the versions folder after the rename"),
+        (publish_always_3, "a second call published 3, but the next version is 4"),
+        (publish_by_copy, "never renamed"),
+        (publish_no_clean_up, "a failed export left .tmp-"),
+        (publish_swallowing_errors, "let the error out"),
+        (lambda m, b: m.save(Path(b) / "model.keras"), "`model.save` writes a .keras file"),
+        (lambda m, b: None, "never called `model.export(...)`"),
+    ],
+)  # fmt: skip
+def test_exercise_1_wrong_answers_get_specific_hints(tmp_path, capsys, publish, hint):
+    assert nb09.exercise_1(publish, tmp_path) is False
+    out = verdict(capsys)
+    assert out.startswith("❌ Exercise 9.1 (publish a version atomically): not quite."), out
+    assert hint in out, out
+
+
+def test_exercise_1_temporary_folder_without_the_prefix(tmp_path, capsys):
+    def publish(model, base):
+        temp = tempfile.mkdtemp(dir=base)  # tmpXXXX: not a number, but not found by clean-up
+        model.export(temp)
+        os.rename(temp, Path(base) / "3")
+
+    assert nb09.exercise_1(publish, tmp_path) is False
+    assert "start its name with '.tmp-'" in verdict(capsys)
+
+
+def test_watch_disk_restores_os_functions(tmp_path):
+    real = (os.fsync, os.rename, os.replace, os.sync)
+    with nb09.watch_disk() as events:
+        (tmp_path / "a").mkdir()
+        os.rename(tmp_path / "a", tmp_path / "b")
+        artifacts.fsync_dir(tmp_path)
+    assert (os.fsync, os.rename, os.replace, os.sync) == real
+    assert [kind for kind, _ in events.log] == ["rename", "fsync"]
+    assert events.renames[0][1:3] == ((tmp_path / "a").resolve(), (tmp_path / "b").resolve())
+
+
+# --- exercises 2 and 3: one tiny SavedModel ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def version(tmp_path_factory):
+    """``versions/1``: a tiny tf.Module with a ``serve`` function, a probe and a manifest."""
+    tf = pytest.importorskip("tensorflow")
+
+    class Tiny(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tf.Variable(tf.random.stateless_normal((4, 3), seed=(1, 2)))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+        def serve(self, x):
+            return tf.matmul(x, self.w)
+
+    tiny = Tiny()
+    inputs = np.arange(24, dtype="float32").reshape(6, 4) / 24
+    base = tmp_path_factory.mktemp("nb09") / "versions"
+    return artifacts.save_version(
+        base,
+        lambda folder: tf.saved_model.save(tiny, str(folder)),
+        probe=(inputs, tiny.serve(inputs).numpy()),
+    )
+
+
+def load_right(folder):
+    import tensorflow as tf
+
+    integrity.verify_manifest(folder)
+    served = tf.saved_model.load(str(folder))
+    with np.load(folder / "probe.npz") as probe:
+        np.testing.assert_array_equal(probe["outputs"], served.serve(probe["inputs"]).numpy())
+    return served
+
+
+def load_then_verify(folder):
+    import tensorflow as tf
+
+    served = tf.saved_model.load(str(folder))
+    integrity.verify_manifest(folder)
+    return served
+
+
+def load_if_manifest(folder):
+    import tensorflow as tf
+
+    if (folder / integrity.MANIFEST_NAME).exists():
+        integrity.verify_manifest(folder)
+    return tf.saved_model.load(str(folder))
+
+
+def load_without_probe(folder):
+    import tensorflow as tf
+
+    integrity.verify_manifest(folder)
+    return tf.saved_model.load(str(folder))
+
+
+def test_exercise_2_right_answers(version, tmp_path, capsys):
+    assert nb09.exercise_2(load_right, version, tmp_path) is True
+    assert verdict(capsys).startswith("✅ Exercise 9.2 (verify before you load) solved.")
+    assert nb09.exercise_2(lambda f: artifacts.load_version(f), version, tmp_path) is True
+
+
+def test_exercise_2_placeholder(version, tmp_path, capsys):
+    assert nb09.exercise_2(None, version, tmp_path) is False
+    assert verdict(capsys).startswith("⏳ Exercise 9.2 (verify before you load) is not solved")
+
+
+@pytest.mark.parametrize(
+    ("safe_load", "hint"),
+    [
+        (load_then_verify, "you verified after loading: for a version with one byte of its "
+         "variables flipped"),
+        (load_if_manifest, "it accepted a version without a manifest"),
+        (load_without_probe, "model and stored probe disagree"),
+        (lambda f: artifacts.load_version(f).path, "return the loaded model"),
+        (lambda f: integrity.verify_manifest("elsewhere"), "it refused a good copy"),
+    ],
+)  # fmt: skip
+def test_exercise_2_wrong_answers(version, tmp_path, capsys, safe_load, hint):
+    assert nb09.exercise_2(safe_load, version, tmp_path) is False
+    out = verdict(capsys)
+    assert out.startswith("❌ Exercise 9.2 (verify before you load): not quite."), out
+    assert hint in out, out
+
+
+def experiment(source: Path, folder: Path, rewrite: bool = True) -> list[ArtifactError]:
+    """The learner's experiment: cut probe.npz, load, (re-write the manifest), load."""
+    shutil.copytree(source, folder)
+    faults.truncate(folder / "probe.npz")
+    errors = []
+    for _ in range(2):
+        try:
+            artifacts.load_version(folder)
+        except ArtifactError as error:
+            errors.append(error)
+        if rewrite:
+            integrity.write_manifest(folder)
+    return errors
+
+
+def test_exercise_3_right_answer(version, tmp_path, capsys):
+    first, second = experiment(version, tmp_path / "exercise_3")
+    assert nb09.exercise_3(first, second, version, tmp_path) is True
+    out = verdict(capsys)
+    assert out.startswith("✅ Exercise 9.3 (which check catches it?) solved. First the manifest")
+    assert "CorruptArtifactError naming probe.npz" in out
+
+
+def test_exercise_3_placeholder_and_wrong_answers(version, tmp_path, capsys):
+    first, second = experiment(version, tmp_path / "copy")
+    same, again = experiment(version, tmp_path / "not_rewritten", rewrite=False)
+    cases = [
+        ((None, None), "⏳ Exercise 9.3 (which check catches it?) is not solved yet: set "
+         "`first_error`"),
+        ((type(first), second), "not its class"),
+        ((first, "CorruptArtifactError"), "`second_error` should be the helpers.errors"),
+        ((same, again), "`second_error` is the manifest's again"),
+        ((second, second), "`first_error` already got past the manifest"),
+    ]  # fmt: skip
+    for (a, b), hint in cases:
+        assert nb09.exercise_3(a, b, version, tmp_path) is False
+        out = verdict(capsys)
+        assert hint in out, out
+
+
+def test_exercise_3_damaged_original_or_other_file(version, tmp_path, capsys):
+    source = Path(shutil.copytree(version, tmp_path / "original" / "1"))
+    error = artifacts.ArtifactMismatchError(source, "anything")
+    faults.truncate(source / "probe.npz")
+    assert nb09.exercise_3(error, error, source, tmp_path) is False
+    assert "itself no longer matches its manifest" in verdict(capsys)
+
+    other = Path(shutil.copytree(version, tmp_path / "other"))
+    faults.truncate(other / "saved_model.pb")
+    error = artifacts.ArtifactMismatchError(other, "anything")
+    assert nb09.exercise_3(error, error, version, tmp_path) is False
+    assert "cut probe.npz to half its size" in verdict(capsys)
+
+
+# --- exercise 4 -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def versions(tmp_path):
+    base = tmp_path / "versions"
+    for number in (1, 2):
+        nb09.fake_version(base, number)
+    return base
+
+
+def clean_every_temp(base):
+    doomed = sorted(Path(base).glob(".tmp-*"))
+    for folder in doomed:
+        shutil.rmtree(folder)
+    return doomed
+
+
+@posix_only
+def test_exercise_4_right_answer(versions, tmp_path, capsys):
+    steps = ["renamed", "parent-synced"]
+    assert nb09.exercise_4(steps, artifacts.clean_abandoned, versions, tmp_path) is True
+    out = verdict(capsys)
+    assert out.startswith("✅ Exercise 9.4 (kill a writer, then clean up) solved."), out
+    assert "version 3 was published" in out
+
+
+def test_exercise_4_placeholder_and_bad_kinds(versions, tmp_path, capsys):
+    assert nb09.exercise_4(None, None, versions, tmp_path) is False
+    assert nb09.exercise_4("renamed", artifacts.clean_abandoned, versions, tmp_path) is False
+    assert nb09.exercise_4(["rename"], artifacts.clean_abandoned, versions, tmp_path) is False
+    out = verdict(capsys).splitlines()
+    assert out[0].startswith("⏳ Exercise 9.4 (kill a writer, then clean up) is not solved yet")
+    assert "should be a list of step names" in out[1]
+    assert "not steps of helpers.artifacts.SAVE_STEPS: ['rename']" in out[2]
+
+
+@posix_only
+@pytest.mark.parametrize(
+    ("steps", "clean_up", "hint"),
+    [
+        (["before-rename", "renamed", "parent-synced"], artifacts.clean_abandoned,
+         "killed at 'before-rename' never renamed its temporary folder: latest_published "
+         "stayed 2"),
+        (["parent-synced"], artifacts.clean_abandoned, "killed at 'renamed', the writer had "
+         "already renamed its folder: version 3 was published"),
+        (["renamed", "parent-synced"], clean_every_temp, "whose writer (process"),
+        (["renamed", "parent-synced"], lambda base: [], "left the dead writer's temporary"),
+        (["renamed", "parent-synced"], lambda base: artifacts.clean_abandoned(base) and None,
+         "return the list of folders"),
+    ],
+)  # fmt: skip
+def test_exercise_4_wrong_answers(versions, tmp_path, capsys, steps, clean_up, hint):
+    assert nb09.exercise_4(steps, clean_up, versions, tmp_path) is False
+    out = verdict(capsys)
+    assert out.startswith("❌ Exercise 9.4 (kill a writer, then clean up): not quite."), out
+    assert hint in out, out
+
+
+@posix_only
+def test_exercise_4_probe_written_comes_before_the_rename(versions, tmp_path, capsys):
+    steps = ["probe-written", "renamed", "parent-synced"]
+    assert nb09.exercise_4(steps, artifacts.clean_abandoned, versions, tmp_path) is False
+    assert "'probe-written' comes before the rename" in verdict(capsys)
+
+
+# --- exercise 5 -----------------------------------------------------------------------------
+
+
+def fallback_experiment(versions: Path, copy: Path, flip: str = "saved_model.pb"):
+    """The learner's experiment on fake versions: the strict error, and a Loaded as
+    load_latest(fallback=True) would return it (a fake: no TensorFlow)."""
+    shutil.copytree(versions, copy)
+    newest = artifacts.latest_published(copy)
+    faults.flip_byte(newest / flip)
+    try:
+        integrity.verify_manifest(newest)
+    except ArtifactError as error:
+        strict = error
+    skipped = [f"{newest.name}: {type(strict).__name__}: {strict.problem}"]
+    return strict, artifacts.Loaded(copy / "1", "savedmodel", None, len, [], skipped)
+
+
+def test_exercise_5_right_answer(versions, tmp_path, capsys):
+    strict, loaded = fallback_experiment(versions, tmp_path / "exercise_5")
+    assert nb09.exercise_5(strict, loaded, versions) is True
+    out = verdict(capsys)
+    assert out.startswith("✅ Exercise 9.5 (fall back, or fail?) solved. Without fallback"), out
+    assert "served version 1, and only `skipped` tells that version 2 was passed over" in out
+
+
+def test_exercise_5_placeholder_and_wrong_answers(versions, tmp_path, capsys):
+    strict, loaded = fallback_experiment(versions, tmp_path / "copy")
+    other_strict, other_loaded = fallback_experiment(
+        versions, tmp_path / "other", flip="variables/variables.index"
+    )
+    newest_loaded = artifacts.Loaded(tmp_path / "copy" / "2", "savedmodel", None, len, [], [])
+    cases = [
+        ((None, None), "⏳ Exercise 9.5 (fall back, or fail?) is not solved yet: set "
+         "`strict_error` to the error load_latest raised"),
+        (("IntegrityError", None), "`strict_error` should be the helpers.errors.ArtifactError "
+         "that load_latest raised"),
+        ((strict, None), "set `fallen_back`"),
+        ((strict, "1"), "`fallen_back` should be what helpers.artifacts.load_latest"),
+        ((strict, newest_loaded), "load_latest should serve version 1"),
+        ((other_strict, other_loaded), "change only saved_model.pb in version 2"),
+        ((other_strict, loaded), "`strict_error` should come from load_latest(")
+    ]  # fmt: skip
+    for (a, b), hint in cases:
+        assert nb09.exercise_5(a, b, versions) is False
+        out = verdict(capsys)
+        assert hint in out, out
+    loaded.skipped = []
+    assert nb09.exercise_5(strict, loaded, versions) is False
+    assert "should list the versions passed over (['2'])" in verdict(capsys)
+
+
+def test_exercise_5_original_damaged_or_not_damaged(versions, tmp_path, capsys):
+    intact = Path(shutil.copytree(versions, tmp_path / "intact"))
+    strict = ArtifactError(intact / "2", "nothing")
+    loaded = artifacts.Loaded(intact / "2", "savedmodel", None, len, [], [])
+    assert nb09.exercise_5(strict, loaded, versions) is False
+    assert "(2) still matches its manifest: flip a byte of its saved_model.pb" in verdict(capsys)
+    loaded = artifacts.Loaded(versions / "1", "savedmodel", None, len, [], [])
+    assert nb09.exercise_5(strict, loaded, versions) is False
+    assert "never on the original" in verdict(capsys)
+    faults.flip_byte(versions / "2" / "saved_model.pb")
+    assert nb09.exercise_5(strict, loaded, versions) is False
+    assert "itself no longer matches its manifest" in verdict(capsys)
