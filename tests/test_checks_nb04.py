@@ -1,0 +1,124 @@
+"""Notebook 04's exercise checks, on a made-up history and a backup written without training."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from helpers.checks import nb04
+from helpers.training import resumable_mlp
+
+# Best val_accuracy first reached at epoch 3 (tied at 5); lowest val_loss at epoch 4.
+HISTORY = {
+    "val_accuracy": [0.5, 0.7, 0.9, 0.8, 0.9],
+    "val_loss": [1.0, 0.6, 0.5, 0.4, 0.45],
+}
+
+
+def test_exercise_1_right_answer(capsys):
+    assert nb04.exercise_1(3, HISTORY) is True
+    assert nb04.exercise_1(np.int64(3), HISTORY) is True
+    assert capsys.readouterr().out.count("✅ Exercise 4.1 (monitor accuracy) solved. Epoch 3:") == 2
+
+
+def test_exercise_1_placeholder(capsys):
+    assert nb04.exercise_1(None, HISTORY) is False
+    assert "not solved yet: set `accuracy_epoch`" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("answer", "hint"),
+    [
+        (4, "Epoch 4 has the lowest val_loss"),
+        (1, "has the *lowest* val_accuracy: Keras infers mode='max'"),
+        (2, "One epoch too early"),
+        (5, "Epoch 5 only ties the best accuracy"),
+        (0, "The run had epochs 1 to 5"),
+        (True, "should be a whole number"),
+        (3.0, "should be a whole number"),
+    ],
+)
+def test_exercise_1_wrong_answers(capsys, answer, hint):
+    assert nb04.exercise_1(answer, HISTORY) is False
+    out = capsys.readouterr().out
+    assert out.startswith("❌ Exercise 4.1") and hint in out
+
+
+def test_exercise_1_reaches_its_generic_hint(capsys):
+    history = {"val_accuracy": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "val_loss": [6, 5, 4, 3, 2, 1]}
+    assert nb04.exercise_1(3, history) is False
+    assert "Epoch 3 is not the one" in capsys.readouterr().out
+
+
+def _trained_like():
+    """A model as a backup would hold it: weights moved away from the initial ones, step 20."""
+    model = resumable_mlp()
+    model.optimizer.build(model.trainable_variables)
+    for variable in model.trainable_variables:
+        variable.assign(np.asarray(variable) + 1.0)
+    model.optimizer.iterations.assign(20)
+    return model
+
+
+@pytest.fixture(scope="module")
+def backup(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("backup")
+    _trained_like().save_weights(folder / nb04.BACKUP_WEIGHTS)
+    (folder / nb04.METADATA).write_text(json.dumps({"epoch": 1}))
+    return folder
+
+
+def _loaded(folder, *, build=True):
+    model = resumable_mlp()
+    if build:
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(folder / nb04.BACKUP_WEIGHTS)
+    return model
+
+
+def test_exercise_2_right_answer(backup, capsys):
+    assert nb04.exercise_2(1, _loaded(backup), backup) is True
+    out = capsys.readouterr().out
+    assert out.startswith("✅ Exercise 4.2 (read a backup back) solved. The backup holds 1 epoch")
+    assert "(step 20)" in out
+
+
+def test_exercise_2_placeholder(backup, capsys):
+    assert nb04.exercise_2(None, None, backup) is False
+    assert nb04.exercise_2(1, None, backup) is False
+    out = capsys.readouterr().out.splitlines()
+    assert "not solved yet: set `epochs_done`" in out[0]
+    assert "not solved yet: set `restored`" in out[1]
+
+
+def test_exercise_2_finished_fit_left_no_backup(tmp_path, capsys):
+    assert nb04.exercise_2(1, resumable_mlp(), tmp_path / "gone") is False
+    assert "a `fit` that finishes deletes it" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("epochs_done", "restored", "hint"),
+    [
+        (0, "loaded", "training_metadata.json says 1"),
+        ("1", "loaded", "should be a whole number"),
+        (1, "fresh", "The weights differ from latest.weights.h5"),
+        (1, "unbuilt", "the optimizer is at step 0, not 20: build the optimizer *before*"),
+        (1, "a file name", "should be the Keras model"),
+    ],
+)
+def test_exercise_2_wrong_answers(backup, capsys, epochs_done, restored, hint):
+    models = {
+        "loaded": lambda: _loaded(backup),
+        "fresh": resumable_mlp,
+        "unbuilt": lambda: _loaded(backup, build=False),
+    }
+    if restored == "unbuilt":  # Keras warns, and the check names the cause
+        with pytest.warns(UserWarning, match="Skipping variable loading for optimizer"):
+            model = models[restored]()
+    else:
+        model = models[restored]() if restored in models else restored
+    assert nb04.exercise_2(epochs_done, model, backup) is False
+    out = capsys.readouterr().out
+    assert out.startswith("❌ Exercise 4.2") and hint in out
