@@ -1,0 +1,200 @@
+"""Checks for notebook 05's exercises: custom objects, integrity manifests, scanning a graph."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from collections.abc import Iterator, Set
+from pathlib import Path
+from typing import Any
+
+from helpers.checks.core import Hint, exercise, expect, require
+
+
+def _registered_names(node: Any) -> Iterator[str]:
+    """Every ``registered_name`` in a Keras config, at any depth."""
+    if isinstance(node, dict):
+        name = node.get("registered_name")
+        if isinstance(name, str):
+            yield name
+        for value in node.values():
+            yield from _registered_names(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _registered_names(value)
+
+
+def _keras_config(path: Path) -> dict[str, Any]:
+    expect(path.is_file(), f"`{path.name}` is not a file: save the model with `model.save(path)`.")
+    expect(zipfile.is_zipfile(path), f"`{path.name}` is not a .keras archive (a zip file).")
+    with zipfile.ZipFile(path) as archive:
+        return json.loads(archive.read("config.json"))
+
+
+@exercise("5.1", "a second package")
+def exercise_1(team_path: str | os.PathLike[str] | None, custom_objects_key: str | None) -> str:
+    """The file holds a class registered under ``my_team``, and the key loads it unregistered."""
+    import keras
+
+    path = Path(require(team_path, "team_path", "the .keras file you saved"))
+    key = require(custom_objects_key, "custom_objects_key", "the key for `custom_objects=`")
+    names = set(_registered_names(_keras_config(path)))
+    team = sorted(name for name in names if name.startswith("my_team>"))
+    expect(
+        bool(team),
+        "No class in the file is registered under `my_team`"
+        + (
+            " (it holds `tf_saving_kit>ResidualDense`: subclass it and decorate the subclass "
+            "with `register_keras_serializable(package='my_team')`)."
+            if "tf_saving_kit>ResidualDense" in names
+            else ": decorate your class with `register_keras_serializable(package='my_team')`."
+        ),
+    )
+    expect(isinstance(key, str), "`custom_objects_key` should be a string, as in config.json.")
+    expect(
+        key not in {name.split(">", 1)[1] for name in team},
+        f"`{key}` is the bare class name. A registered class is saved under its registered "
+        "name, `package>Class`: read `registered_name` in config.json.",
+    )
+    expect(key in team, f"config.json names {team}, not `{key}`.")
+    registry = keras.saving.get_custom_objects()
+    expect(
+        key in registry,
+        f"`{key}` is not registered in this kernel: run the cell that defines your class again.",
+    )
+    cls = registry.pop(key)  # simulate a process that never ran the decorator
+    try:
+        try:
+            keras.models.load_model(path)
+        except TypeError:
+            pass
+        else:
+            raise Hint(
+                "The file loads with no `my_team` class registered: use your class in the model."
+            )
+        keras.models.load_model(path, custom_objects={key: cls})
+    finally:
+        registry[key] = cls
+    return (
+        f"Without the registration, `load_model(path, custom_objects={{{key!r}: "
+        f"{cls.__name__}}})` loads the file (checked with the class unregistered)."
+    )
+
+
+@exercise("5.2", "catch a one-byte change")
+def exercise_2(
+    tampered_path: str | os.PathLike[str] | None,
+    manifest_error: BaseException | None,
+    keras_noticed: bool | None,
+) -> str:
+    """The manifest refuses the changed file; ``keras_noticed`` says what load_model really did."""
+    import keras
+
+    from helpers import integrity
+
+    path = Path(require(tampered_path, "tampered_path", "the .keras file you changed"))
+    require(manifest_error, "manifest_error", "the error `verify_manifest` raised")
+    require(keras_noticed, "keras_noticed", "True or False")
+    expect(path.is_file(), f"`{path.name}` is not a file: save `model` there first.")
+    expect(
+        integrity.manifest_path(path).is_file(),
+        "There is no manifest next to the file: call `helpers.integrity.write_manifest` right "
+        "after saving, before you change the byte.",
+    )
+    try:
+        integrity.verify_manifest(path)
+    except integrity.IntegrityError:
+        pass
+    else:
+        raise Hint(
+            "The file still matches its manifest: write the manifest first, then change a byte "
+            "(a manifest written after the change records the changed file)."
+        ) from None
+    expect(
+        isinstance(manifest_error, integrity.IntegrityError),
+        "`manifest_error` should be the `helpers.integrity.IntegrityError` that "
+        "`verify_manifest` raised (catch it and assign the error itself), "
+        f"not a {type(manifest_error).__name__}.",
+    )
+    expect(
+        Path(manifest_error.path).resolve() == path.resolve(),  # type: ignore[attr-defined]
+        f"That error is about `{Path(manifest_error.path).name}`, not `{path.name}`.",  # type: ignore[attr-defined]
+    )
+    expect(isinstance(keras_noticed, bool), "`keras_noticed` should be True or False.")
+    try:
+        keras.models.load_model(path)
+        keras_error = None
+    except Exception as error:  # any refusal counts as noticing
+        keras_error = error
+    noticed = keras_error is not None
+    expect(
+        keras_noticed == noticed,
+        "`keras.models.load_model` raises on this file: try it inside `try`/`except`."
+        if noticed
+        else "`keras.models.load_model` loads this file without an error: it has no record of "
+        "what you saved.",
+    )
+    how = (
+        f"`load_model` failed too ({type(keras_error).__name__}: {keras_error}), but only "
+        "because the change broke the zip's own CRC for that member; a re-saved file "
+        "(section 4) passes that test"
+        if noticed
+        else "`load_model` did not notice"
+    )
+    return f"`verify_manifest` refused the file before any loading; {how}."
+
+
+def _operation_types(savedmodel_dir: Path) -> set[str]:
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((savedmodel_dir / "saved_model.pb").read_bytes())
+    graph = proto.meta_graphs[0].graph_def
+    functions = {node.op for function in graph.library.function for node in function.node_def}
+    return {node.op for node in graph.node} | functions
+
+
+@exercise("5.3", "scan before you load")
+def exercise_3(
+    in_both: Set[str] | None,
+    only_in_gift: Set[str] | None,
+    export_dir: str | os.PathLike[str],
+    gift_dir: str | os.PathLike[str],
+    file_operations: Set[str],
+) -> str:
+    """The file operations shared by an honest export and the gift, and the gift's own."""
+    both = set(require(in_both, "in_both", "a set of operation names"))
+    only = set(require(only_in_gift, "only_in_gift", "a set of operation names"))
+    honest = _operation_types(Path(export_dir)) & set(file_operations)
+    gift = _operation_types(Path(gift_dir)) & set(file_operations)
+    expected_both, expected_only = honest & gift, gift - honest
+    stray = (both | only) - set(file_operations)
+    expect(not stray, f"Keep only file operations (those in `touches_files`), not {sorted(stray)}.")
+    wrongly_only = only & honest
+    expect(
+        not wrongly_only,
+        f"{sorted(wrongly_only)} also appear in the honest export: a SavedModel saves and "
+        "restores its own variables with them.",
+    )
+    expect(
+        not (both - gift),
+        f"{sorted(both - gift)} are not in the gift's graph: check both folders.",
+    )
+    expect(
+        not (both - honest),
+        f"{sorted(both - honest)} are only in the gift, not in the honest export.",
+    )
+    expect(
+        only == expected_only,
+        f"The gift has file operations you left out: {sorted(expected_only - only)}.",
+    )
+    expect(
+        both == expected_both,
+        f"Both graphs hold more file operations than you listed: {sorted(expected_both - both)}.",
+    )
+    return (
+        f"Both graphs hold {sorted(expected_both)}, so 'can write files' does not tell them "
+        f"apart; only {sorted(expected_only)} stands out, and a subtler model would not use it. "
+        "A scan is a hint; a sandbox is the protection."
+    )

@@ -1,0 +1,196 @@
+"""Notebook 05's exercise checks, on tiny models and SavedModels in a temp folder."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import keras
+import pytest
+import tensorflow as tf
+
+from helpers import integrity
+from helpers.checks import nb05
+from helpers.custom_objects import ResidualDense
+
+
+@keras.saving.register_keras_serializable(package="my_team")
+class TeamDense(ResidualDense):
+    """ResidualDense under another package, as the exercise asks."""
+
+
+def tiny_model(layer: keras.layers.Layer) -> keras.Model:
+    inputs = keras.Input(shape=(4,), name="features")
+    return keras.Model(inputs, layer(inputs))
+
+
+@pytest.fixture(scope="module")
+def team_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("team") / "team.keras"
+    tiny_model(TeamDense(name="block")).save(path)
+    return path
+
+
+def test_exercise_1_right_answer_and_the_registry_is_restored(team_path, capsys):
+    assert nb05.exercise_1(team_path, "my_team>TeamDense") is True
+    assert "✅ Exercise 5.1 (a second package) solved." in capsys.readouterr().out
+    assert keras.saving.get_registered_object("my_team>TeamDense") is TeamDense
+
+
+def test_exercise_1_placeholder(team_path, capsys):
+    assert nb05.exercise_1(None, None) is False
+    assert nb05.exercise_1(team_path, ...) is False
+    out = capsys.readouterr().out.splitlines()
+    assert "not solved yet: set `team_path`" in out[0]
+    assert "not solved yet: set `custom_objects_key`" in out[1]
+
+
+def test_exercise_1_bare_class_name_gets_a_hint(team_path, capsys):
+    assert nb05.exercise_1(team_path, "TeamDense") is False
+    assert "`TeamDense` is the bare class name" in capsys.readouterr().out
+
+
+def test_exercise_1_wrong_package_gets_a_hint(tmp_path, capsys):
+    path = tmp_path / "kit.keras"
+    tiny_model(ResidualDense(name="block")).save(path)
+    assert nb05.exercise_1(path, "tf_saving_kit>ResidualDense") is False
+    out = capsys.readouterr().out
+    assert "No class in the file is registered under `my_team`" in out
+    assert "subclass it" in out
+
+
+def test_exercise_1_not_a_keras_file(tmp_path, capsys):
+    (tmp_path / "x.keras").write_text("not a zip")
+    assert nb05.exercise_1(tmp_path / "x.keras", "my_team>TeamDense") is False
+    assert "is not a .keras archive" in capsys.readouterr().out
+
+
+def tampered(tmp_path, *, manifest_first: bool = True):
+    path = tmp_path / "tampered.keras"
+    tiny_model(keras.layers.Dense(3, name="dense")).save(path)
+    if manifest_first:
+        integrity.write_manifest(path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    if not manifest_first:
+        integrity.write_manifest(path)
+    try:
+        integrity.verify_manifest(path)
+    except integrity.IntegrityError as error:
+        return path, error
+    return path, None
+
+
+def test_exercise_2_right_answer(tmp_path, capsys):
+    path, error = tampered(tmp_path)
+    with pytest.raises(Exception):  # noqa: B017 - whatever Keras raises, it noticed
+        keras.models.load_model(path)
+    assert nb05.exercise_2(path, error, True) is True
+    out = capsys.readouterr().out
+    assert "✅ Exercise 5.2 (catch a one-byte change) solved." in out
+    assert "`load_model` failed too" in out
+
+
+def test_exercise_2_placeholder_and_wrong_answers(tmp_path, capsys):
+    path, error = tampered(tmp_path)
+    assert nb05.exercise_2(path, error, None) is False
+    assert nb05.exercise_2(path, error, False) is False  # Keras does raise on this file
+    assert nb05.exercise_2(path, ValueError("x"), True) is False
+    out = capsys.readouterr().out.splitlines()
+    assert "not solved yet: set `keras_noticed`" in out[0]
+    assert "`keras.models.load_model` raises on this file" in out[1]
+    assert "should be the `helpers.integrity.IntegrityError`" in out[2]
+
+
+def test_exercise_2_manifest_written_after_the_change(tmp_path, capsys):
+    path, error = tampered(tmp_path, manifest_first=False)
+    assert error is None
+    assert nb05.exercise_2(path, integrity.IntegrityError(path, "x"), True) is False
+    assert "write the manifest first, then change a byte" in capsys.readouterr().out
+
+
+def test_exercise_2_no_manifest(tmp_path, capsys):
+    path = tmp_path / "plain.keras"
+    tiny_model(keras.layers.Dense(3)).save(path)
+    assert nb05.exercise_2(path, integrity.IntegrityError(path, "x"), True) is False
+    assert "There is no manifest next to the file" in capsys.readouterr().out
+
+
+class Writer(tf.Module):
+    """A module whose signature writes a file, like the notebook's gift."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__()
+        self.target = target
+        self.scale = tf.Variable(2.0)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+    def serve(self, x):
+        tf.io.write_file(self.target, tf.strings.as_string(tf.size(x)))
+        return {"y": x * self.scale}
+
+
+class Honest(tf.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = tf.Variable(2.0)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+    def serve(self, x):
+        return {"y": x * self.scale}
+
+
+FILE_OPERATIONS = {"WriteFile", "ReadFile", "SaveV2", "MergeV2Checkpoints", "RestoreV2"}
+
+
+@pytest.fixture(scope="module")
+def two_exports(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("scan")
+    gift, honest = Writer(str(folder / "side_effect.txt")), Honest()
+    tf.saved_model.save(gift, str(folder / "gift"), signatures={"serving_default": gift.serve})
+    tf.saved_model.save(
+        honest, str(folder / "honest"), signatures={"serving_default": honest.serve}
+    )
+    return folder / "honest", folder / "gift"
+
+
+def test_exercise_3_right_answer(two_exports, capsys):
+    honest, gift = two_exports
+    both = {"SaveV2", "MergeV2Checkpoints", "RestoreV2"}
+    assert nb05.exercise_3(both, {"WriteFile"}, honest, gift, FILE_OPERATIONS) is True
+    out = capsys.readouterr().out
+    assert "✅ Exercise 5.3 (scan before you load) solved." in out and "['WriteFile']" in out
+
+
+@pytest.mark.parametrize(
+    ("in_both", "only_in_gift", "hint"),
+    [
+        (None, None, "not solved yet: set `in_both`"),
+        (set(), {"WriteFile", "SaveV2"}, "['SaveV2'] also appear in the honest export"),
+        ({"WriteFile"}, set(), "['WriteFile'] are only in the gift"),
+        ({"SaveV2"}, {"WriteFile", "Identity"}, "Keep only file operations"),
+        ({"SaveV2"}, {"WriteFile"}, "Both graphs hold more file operations than you listed"),
+        ({"SaveV2", "MergeV2Checkpoints", "RestoreV2"}, set(), "you left out: ['WriteFile']"),
+    ],
+)
+def test_exercise_3_wrong_answers(two_exports, capsys, in_both, only_in_gift, hint):
+    honest, gift = two_exports
+    assert nb05.exercise_3(in_both, only_in_gift, honest, gift, FILE_OPERATIONS) is False
+    assert hint in capsys.readouterr().out
+
+
+def test_config_walk_finds_nested_registered_names(team_path):
+    with zipfile.ZipFile(team_path) as archive:
+        config = json.loads(archive.read("config.json"))
+    assert "my_team>TeamDense" in set(nb05._registered_names(config))
+
+
+def test_exercise_1_class_left_unregistered_gets_a_hint(team_path, capsys):
+    registry = keras.saving.get_custom_objects()
+    cls = registry.pop("my_team>TeamDense")
+    try:
+        assert nb05.exercise_1(team_path, "my_team>TeamDense") is False
+    finally:
+        registry["my_team>TeamDense"] = cls
+    assert "is not registered in this kernel" in capsys.readouterr().out

@@ -1,0 +1,131 @@
+"""Notebook 06's exercise checks, on a tiny Keras model and a tiny module with an asset."""
+
+from __future__ import annotations
+
+import shutil
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers.checks import nb06
+
+PIXELS = tf.TensorSpec([None, 64], tf.int32, name="pixels")
+RAW = np.random.default_rng(0).integers(0, 17, size=(20, 64)).astype(np.int32)
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(shape=(64,), name="pixels")
+    return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(inputs))
+
+
+@pytest.fixture(scope="module")
+def probabilities(model):
+    return model.predict(RAW / np.float32(16), verbose=0)
+
+
+def export_top3(model, folder, *, name="top_3", spec=PIXELS, scale=True, k=3, keys=None):
+    keys = keys or ("class_ids", "scores")
+
+    def endpoint(pixels):
+        x = tf.cast(pixels, tf.float32)
+        best = tf.math.top_k(model(x / 16.0 if scale else x), k=k)
+        return {keys[0]: best.indices, keys[1]: best.values}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(name, endpoint, input_signature=[spec])
+    archive.write_out(str(folder), verbose=False)
+    return folder
+
+
+def test_exercise_1_right_answer(model, probabilities, tmp_path, capsys):
+    folder = export_top3(model, tmp_path / "top3")
+    assert nb06.exercise_1(folder, RAW, probabilities) is True
+    assert "✅ Exercise 6.1 (a top-3 signature) solved." in capsys.readouterr().out
+
+
+def test_exercise_1_placeholder_and_not_an_export(probabilities, tmp_path, capsys):
+    assert nb06.exercise_1(None, RAW, probabilities) is False
+    assert nb06.exercise_1(tmp_path, RAW, probabilities) is False
+    out = capsys.readouterr().out.splitlines()
+    assert "not solved yet: set `top3_export`" in out[0]
+    assert "has no saved_model.pb" in out[1]
+
+
+@pytest.mark.parametrize(
+    ("options", "hint"),
+    [
+        ({"name": "top3"}, "name the endpoint `top_3`"),
+        ({"spec": tf.TensorSpec([1, 64], tf.int32, name="pixels")}, "so any batch size works"),
+        ({"spec": tf.TensorSpec([None, 64], tf.float32, name="pixels")}, "raw int32 values"),
+        ({"keys": ("ids", "values")}, "with the keys `class_ids` and `scores`"),
+        ({"k": 2}, "`tf.math.top_k(..., k=3)`"),
+        ({"scale": False}, "scale the raw pixels (`scale(pixels)`)"),
+    ],
+)
+def test_exercise_1_wrong_answers(model, probabilities, tmp_path, capsys, options, hint):
+    folder = export_top3(model, tmp_path / "wrong", **options)
+    assert nb06.exercise_1(folder, RAW, probabilities) is False
+    assert hint in capsys.readouterr().out
+
+
+class Labelled(tf.Module):
+    def __init__(self, labels_path):
+        super().__init__()
+        self.labels = tf.saved_model.Asset(str(labels_path))
+
+    @tf.function(input_signature=[])
+    def class_names(self):
+        return {"names": tf.strings.split(tf.io.read_file(self.labels), "\n")}
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("asset")
+    (folder / "labels.txt").write_text("zero\none")
+    module = Labelled(folder / "labels.txt")
+    export = folder / "export"
+    tf.saved_model.save(module, str(export), signatures={"class_names": module.class_names})
+    return export
+
+
+def broken_copy(deployed, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(deployed, broken)
+    (broken / "assets" / "labels.txt").unlink()
+    loaded = tf.saved_model.load(str(broken))
+    try:
+        loaded.signatures["class_names"]()
+    except tf.errors.NotFoundError as error:
+        return broken, error
+    raise AssertionError("the call should fail without its asset")
+
+
+def test_exercise_2_right_answer(deployed, tmp_path, capsys):
+    broken, error = broken_copy(deployed, tmp_path)
+    assert nb06.exercise_2(broken, "call", error) is True
+    assert "✅ Exercise 6.2 (break the asset) solved." in capsys.readouterr().out
+
+
+def test_exercise_2_placeholder_and_wrong_answers(deployed, tmp_path, capsys):
+    broken, error = broken_copy(deployed, tmp_path)
+    assert nb06.exercise_2(broken, None, None) is False
+    assert nb06.exercise_2(broken, "load", error) is False
+    assert nb06.exercise_2(broken, "later", error) is False
+    assert nb06.exercise_2(broken, "call", "NotFoundError") is False
+    assert nb06.exercise_2(broken, "call", ValueError("x")) is False
+    out = capsys.readouterr().out.splitlines()
+    assert "not solved yet: set `fails_at`" in out[0]
+    assert "loading only records the asset's path" in out[1]
+    assert 'should be "load" or "call"' in out[2]
+    assert "should be the error itself" in out[3]
+    assert "fails with NotFoundError, not ValueError" in out[4]
+
+
+def test_exercise_2_asset_still_there(deployed, capsys):
+    assert nb06.exercise_2(deployed, "call", RuntimeError("x")) is False
+    assert "is still there: delete it from the copy" in capsys.readouterr().out
