@@ -1,4 +1,4 @@
-"""Set up the kit and run it: ``python3 tools/kit.py {setup,lab,test,refresh,benchmark,lock}``.
+"""Set up the kit and run it: ``python3 tools/kit.py {setup,lab,test,refresh,student,...}``.
 
 Needs only Python 3.10+ and pip. ``setup`` creates ``.venv`` beside this repository, installs the
 pinned stack into it and registers the kit's Jupyter kernel; it is idempotent: when the pins have
@@ -24,6 +24,7 @@ KERNEL_NAME = "tf-saving-kit"
 KERNEL_DISPLAY_NAME = "Python 3 (TF saving kit)"
 SETUP_INPUTS = ("requirements.txt", "requirements-lock.txt", "pyproject.toml", "tools/kit.py")
 STAMP_NAME = "kit-setup.sha256"
+STUDENT_DIR = ROOT / "build" / "student"
 LINUX_X86_64 = 'sys_platform == "linux" and platform_machine == "x86_64"'
 OTHER_PLATFORMS = 'sys_platform != "linux" or platform_machine != "x86_64"'
 # JupyterLab settings for a quiet, offline-friendly classroom: no news pop-up, no update check.
@@ -124,17 +125,24 @@ def setup(current_env: bool) -> str:
     return python
 
 
-def lab(python: str, extra: list[str]) -> int:
+def lab(python: str, extra: list[str], student: bool = False) -> int:
+    root = ROOT / "notebooks"
+    if student:
+        code = student_editions(python, [])
+        if code != 0:
+            return code
+        root = STUDENT_DIR
     command = [
         python,
         "-m",
         "jupyterlab",
-        f"--ServerApp.root_dir={ROOT / 'notebooks'}",
+        f"--ServerApp.root_dir={root}",
         f"--MappingKernelManager.default_kernel_name={KERNEL_NAME}",  # for new notebooks too
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # JupyterLab refuses to start as root without it
-    say(f"opening JupyterLab on notebooks/ with the kernel '{KERNEL_DISPLAY_NAME}'")
+    where = root.relative_to(ROOT).as_posix()
+    say(f"opening JupyterLab on {where}/ with the kernel '{KERNEL_DISPLAY_NAME}'")
     return run([*command, *extra], cwd=ROOT)
 
 
@@ -161,6 +169,11 @@ def test(python: str, extra: list[str]) -> int:
 
 def refresh(python: str, notebooks: list[str]) -> int:
     return run([python, str(ROOT / "tools" / "refresh_notebooks.py"), *notebooks], cwd=ROOT)
+
+
+def student_editions(python: str, extra: list[str]) -> int:
+    """Write the student editions (solutions out, outputs cleared) to build/student/."""
+    return run([python, str(ROOT / "tools" / "student_edition.py"), *extra], cwd=ROOT)
 
 
 def benchmark(python: str, extra: list[str]) -> int:
@@ -199,12 +212,18 @@ def lock() -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "command", choices=["setup", "lab", "test", "refresh", "benchmark", "lock", "clean"]
+        "command",
+        choices=["setup", "lab", "test", "refresh", "student", "benchmark", "lock", "clean"],
     )
     parser.add_argument(
         "--current-env",
         action="store_true",
         help="use the running Python environment (e.g. conda) instead of creating .venv",
+    )
+    parser.add_argument(
+        "--student",
+        action="store_true",
+        help="with lab: build the student editions and open JupyterLab on them",
     )
     args, extra = parser.parse_known_args()
     os.chdir(ROOT)
@@ -218,11 +237,13 @@ def main() -> int:
         return 0
     python = setup(args.current_env)
     if args.command == "lab":
-        return lab(python, extra)
+        return lab(python, extra, student=args.student)
     if args.command == "test":
         return test(python, extra)
     if args.command == "refresh":
         return refresh(python, extra)
+    if args.command == "student":
+        return student_editions(python, extra)
     if args.command == "benchmark":
         return benchmark(python, extra)
     return 0
