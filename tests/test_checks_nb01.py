@@ -36,16 +36,16 @@ def verdict(capsys) -> str:
 
 def test_exercise_1_right_answer(versions, capsys):
     fake_export(versions / "4", b"epoch 27")
-    assert nb01.exercise_1(versions / "4", versions, versions / "3") is True
+    assert nb01.exercise_1(versions / "4", versions, versions / "3").solved is True
     out = verdict(capsys)
     assert out.startswith("✅ Exercise 1.1 (a third version) solved.")
     assert "Folder 3 is skipped" in out
     # a string path works as well as a Path
-    assert nb01.exercise_1(str(versions / "4"), str(versions), versions / "3") is True
+    assert nb01.exercise_1(str(versions / "4"), str(versions), versions / "3").solved is True
 
 
 def test_exercise_1_placeholder(versions, capsys):
-    assert nb01.exercise_1(None, versions, versions / "3") is False
+    assert nb01.exercise_1(None, versions, versions / "3").solved is False
     assert "⏳ Exercise 1.1 (a third version) is not solved yet: set `latest_folder`" in verdict(
         capsys
     )
@@ -64,7 +64,7 @@ def test_exercise_1_placeholder(versions, capsys):
 )
 def test_exercise_1_wrong_answers_get_specific_hints(versions, capsys, setup, answer, hint):
     setup(versions)
-    assert nb01.exercise_1(versions / answer, versions, versions / "3") is False
+    assert nb01.exercise_1(versions / answer, versions, versions / "3").solved is False
     out = verdict(capsys)
     assert out.startswith("❌ Exercise 1.1 (a third version): not quite.")
     assert hint in out
@@ -74,7 +74,7 @@ def test_exercise_1_overwriting_the_crashed_folder_is_refused(versions, capsys):
     (versions / "3" / "variables").rmdir()
     (versions / "3").rmdir()
     fake_export(versions / "3", b"epoch 27")
-    assert nb01.exercise_1(versions / "3", versions, versions / "3") is False
+    assert nb01.exercise_1(versions / "3", versions, versions / "3").solved is False
     assert "crashed export and must stay as it is" in verdict(capsys)
 
 
@@ -99,7 +99,7 @@ def exports(tmp_path: Path, monkeypatch) -> tuple[Path, Path]:
 
 def test_exercise_2_right_answer(exports, capsys):
     named, unnamed = exports
-    assert nb01.exercise_2("keras_tensor_9", unnamed, named) is True
+    assert nb01.exercise_2("keras_tensor_9", unnamed, named).solved is True
     out = verdict(capsys)
     assert out.startswith("✅ Exercise 1.2 (name the input) solved.")
     assert "'keras_tensor_9', a name Keras made up" in out
@@ -107,8 +107,8 @@ def test_exercise_2_right_answer(exports, capsys):
 
 def test_exercise_2_placeholders(exports, capsys):
     named, unnamed = exports
-    assert nb01.exercise_2(None, None, named) is False
-    assert nb01.exercise_2(None, unnamed, named) is False
+    assert nb01.exercise_2(None, None, named).solved is False
+    assert nb01.exercise_2(None, unnamed, named).solved is False
     first, second = verdict(capsys).splitlines()
     assert "is not solved yet: set `unnamed_export`" in first
     assert "is not solved yet: set `input_key`" in second
@@ -125,7 +125,7 @@ def test_exercise_2_placeholders(exports, capsys):
 )
 def test_exercise_2_wrong_keys_get_specific_hints(exports, capsys, answer, hint):
     named, unnamed = exports
-    assert nb01.exercise_2(answer, unnamed, named) is False
+    assert nb01.exercise_2(answer, unnamed, named).solved is False
     out = verdict(capsys)
     assert out.startswith("❌ Exercise 1.2 (name the input): not quite.")
     assert hint in out
@@ -133,14 +133,14 @@ def test_exercise_2_wrong_keys_get_specific_hints(exports, capsys, answer, hint)
 
 def test_exercise_2_wrong_folders(exports, tmp_path, monkeypatch, capsys):
     named, unnamed = exports
-    assert nb01.exercise_2("pixels", named, named) is False
+    assert nb01.exercise_2("pixels", named, named).solved is False
     assert "export of the named model" in verdict(capsys)
 
     # a copy that still has a named input: the learner kept name="pixels"
     monkeypatch.setattr(
         "helpers.inspection.savedmodel_signatures", lambda path: signatures("pixels")
     )
-    assert nb01.exercise_2("pixels", unnamed, named) is False
+    assert nb01.exercise_2("pixels", unnamed, named).solved is False
     assert "still called 'pixels'" in verdict(capsys)
 
 
@@ -149,6 +149,6 @@ def test_exercise_2_not_a_savedmodel(tmp_path, monkeypatch, capsys):
         raise NotASavedModelError(path, "no saved_model.pb")
 
     monkeypatch.setattr("helpers.inspection.savedmodel_signatures", not_a_savedmodel)
-    assert nb01.exercise_2("keras_tensor_9", tmp_path / "empty", tmp_path / "named") is False
+    assert nb01.exercise_2("keras_tensor_9", tmp_path / "empty", tmp_path / "named").solved is False
     out = verdict(capsys)
     assert "unnamed_export is not a SavedModel" in out and "verbose=False" in out

@@ -55,14 +55,14 @@ def _restored(value: float) -> Tiny:
 
 def test_exercise_1_right_answer(reference, capsys):
     folder = reference.manager.directory
-    assert nb02.exercise_1(_restored(0.16), 160, folder) is True
-    assert nb02.exercise_1(_restored(0.16), np.int64(160), folder) is True
+    assert nb02.exercise_1(_restored(0.16), 160, folder).solved is True
+    assert nb02.exercise_1(_restored(0.16), np.int64(160), folder).solved is True
     assert capsys.readouterr().out.count("✅ Exercise 2.1") == 2
 
 
 def test_exercise_1_placeholder(reference, capsys):
-    assert nb02.exercise_1(None, None, reference.manager.directory) is False
-    assert nb02.exercise_1(_restored(0.16), ..., reference.manager.directory) is False
+    assert nb02.exercise_1(None, None, reference.manager.directory).solved is False
+    assert nb02.exercise_1(_restored(0.16), ..., reference.manager.directory).solved is False
     out = capsys.readouterr().out.splitlines()
     assert "is not solved yet: set `restored_model`" in out[0]
     assert "is not solved yet: set `restored_step`" in out[1]
@@ -80,13 +80,13 @@ def test_exercise_1_placeholder(reference, capsys):
     ],
 )
 def test_exercise_1_wrong_answers(reference, capsys, model, step, hint):
-    assert nb02.exercise_1(model, step, reference.manager.directory) is False
+    assert nb02.exercise_1(model, step, reference.manager.directory).solved is False
     out = capsys.readouterr().out
     assert out.startswith("❌ Exercise 2.1") and hint in out
 
 
 def test_exercise_1_missing_checkpoint_folder(tmp_path, capsys):
-    assert nb02.exercise_1(_restored(0.16), 160, tmp_path) is False
+    assert nb02.exercise_1(_restored(0.16), 160, tmp_path).solved is False
     assert "No checkpoint state file" in capsys.readouterr().out
 
 
@@ -97,12 +97,12 @@ def _forgetful(folder, *, final: float = 0.5, **kwargs) -> SimpleNamespace:
 
 
 def test_exercise_2_right_answer(reference, tmp_path, capsys):
-    assert nb02.exercise_2(_forgetful(tmp_path), False, reference) is True
+    assert nb02.exercise_2(_forgetful(tmp_path), False, reference).solved is True
     assert "✅ Exercise 2.2 (forget the iterator) solved." in capsys.readouterr().out
 
 
 def test_exercise_2_placeholder(reference, capsys):
-    assert nb02.exercise_2(None, None, reference) is False
+    assert nb02.exercise_2(None, None, reference).solved is False
     assert "is not solved yet: set `forgetful`" in capsys.readouterr().out
 
 
@@ -117,15 +117,15 @@ def test_exercise_2_placeholder(reference, capsys):
     ],
 )
 def test_exercise_2_wrong_answers(reference, tmp_path, capsys, kwargs, matches, hint):
-    assert nb02.exercise_2(_forgetful(tmp_path, **kwargs), matches, reference) is False
+    assert nb02.exercise_2(_forgetful(tmp_path, **kwargs), matches, reference).solved is False
     out = capsys.readouterr().out
     assert out.startswith("❌ Exercise 2.2") and hint in out
 
 
 def test_exercise_2_refuses_the_reference_and_its_folder(reference, capsys):
-    assert nb02.exercise_2(reference, False, reference) is False
+    assert nb02.exercise_2(reference, False, reference).solved is False
     same_folder = SimpleNamespace(model=Tiny(), manager=reference.manager, step=reference.step)
-    assert nb02.exercise_2(same_folder, False, reference) is False
+    assert nb02.exercise_2(same_folder, False, reference).solved is False
     out = capsys.readouterr().out.splitlines()
     assert "is the reference run itself" in out[0]
     assert "saves into the reference run's folder" in out[1]

@@ -35,14 +35,14 @@ ALONE = SIGNATURE(pixels=X[:1])["output_0"].numpy()
 
 
 def test_exercise_1_right_answer(capsys):
-    assert nb03.exercise_1(ALONE, [2, 5], SIGNATURE, X, PREDICTIONS) is True
-    assert nb03.exercise_1(ALONE[0], (5, 2), SIGNATURE, X, PREDICTIONS) is True
+    assert nb03.exercise_1(ALONE, [2, 5], SIGNATURE, X, PREDICTIONS).solved is True
+    assert nb03.exercise_1(ALONE[0], (5, 2), SIGNATURE, X, PREDICTIONS).solved is True
     assert capsys.readouterr().out.count("✅ Exercise 3.1 (one digit at a time) solved.") == 2
 
 
 def test_exercise_1_placeholder(capsys):
-    assert nb03.exercise_1(None, None, SIGNATURE, X, PREDICTIONS) is False
-    assert nb03.exercise_1(ALONE, ..., SIGNATURE, X, PREDICTIONS) is False
+    assert nb03.exercise_1(None, None, SIGNATURE, X, PREDICTIONS).solved is False
+    assert nb03.exercise_1(ALONE, ..., SIGNATURE, X, PREDICTIONS).solved is False
     out = capsys.readouterr().out.splitlines()
     assert "not solved yet: set `first_alone`" in out[0]
     assert "not solved yet: set `identical_sizes`" in out[1]
@@ -63,7 +63,7 @@ def test_exercise_1_placeholder(capsys):
     ],
 )
 def test_exercise_1_wrong_answers(capsys, alone, sizes, hint):
-    assert nb03.exercise_1(alone, sizes, SIGNATURE, X, PREDICTIONS) is False
+    assert nb03.exercise_1(alone, sizes, SIGNATURE, X, PREDICTIONS).solved is False
     out = capsys.readouterr().out
     assert out.startswith("❌ Exercise 3.1") and hint in out
 
@@ -111,19 +111,19 @@ def _error(folder):
 
 def test_exercise_2_right_answer(export_dir, tmp_path, capsys):
     folder = _copy(export_dir, tmp_path, _flip)
-    assert nb03.exercise_2(folder, _error(folder), export_dir) is True
+    assert nb03.exercise_2(folder, _error(folder), export_dir).solved is True
     out = capsys.readouterr().out
     assert out.startswith("✅ Exercise 3.2 (a flipped byte) solved. Caught: ")
     assert "checksum mismatch" in out
 
 
 def test_exercise_2_placeholder(export_dir, capsys):
-    assert nb03.exercise_2(None, None, export_dir) is False
+    assert nb03.exercise_2(None, None, export_dir).solved is False
     assert "not solved yet: set `flipped`" in capsys.readouterr().out
 
 
 def test_exercise_2_refuses_the_export_itself(export_dir, capsys):
-    assert nb03.exercise_2(export_dir, ValueError("x"), export_dir) is False
+    assert nb03.exercise_2(export_dir, ValueError("x"), export_dir).solved is False
     assert "That is the reference export itself" in capsys.readouterr().out
 
 
@@ -142,6 +142,6 @@ def test_exercise_2_wrong_answers(export_dir, tmp_path, capsys, change, caught, 
     folder = _copy(export_dir, tmp_path, change)
     if caught == "own":
         caught = _error(folder)
-    assert nb03.exercise_2(folder, caught, export_dir) is False
+    assert nb03.exercise_2(folder, caught, export_dir).solved is False
     out = capsys.readouterr().out
     assert out.startswith("❌ Exercise 3.2") and hint in out

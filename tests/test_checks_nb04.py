@@ -18,13 +18,13 @@ HISTORY = {
 
 
 def test_exercise_1_right_answer(capsys):
-    assert nb04.exercise_1(3, HISTORY) is True
-    assert nb04.exercise_1(np.int64(3), HISTORY) is True
+    assert nb04.exercise_1(3, HISTORY).solved is True
+    assert nb04.exercise_1(np.int64(3), HISTORY).solved is True
     assert capsys.readouterr().out.count("✅ Exercise 4.1 (monitor accuracy) solved. Epoch 3:") == 2
 
 
 def test_exercise_1_placeholder(capsys):
-    assert nb04.exercise_1(None, HISTORY) is False
+    assert nb04.exercise_1(None, HISTORY).solved is False
     assert "not solved yet: set `accuracy_epoch`" in capsys.readouterr().out
 
 
@@ -41,14 +41,14 @@ def test_exercise_1_placeholder(capsys):
     ],
 )
 def test_exercise_1_wrong_answers(capsys, answer, hint):
-    assert nb04.exercise_1(answer, HISTORY) is False
+    assert nb04.exercise_1(answer, HISTORY).solved is False
     out = capsys.readouterr().out
     assert out.startswith("❌ Exercise 4.1") and hint in out
 
 
 def test_exercise_1_reaches_its_generic_hint(capsys):
     history = {"val_accuracy": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "val_loss": [6, 5, 4, 3, 2, 1]}
-    assert nb04.exercise_1(3, history) is False
+    assert nb04.exercise_1(3, history).solved is False
     assert "Epoch 3 is not the one" in capsys.readouterr().out
 
 
@@ -79,22 +79,22 @@ def _loaded(folder, *, build=True):
 
 
 def test_exercise_2_right_answer(backup, capsys):
-    assert nb04.exercise_2(1, _loaded(backup), backup) is True
+    assert nb04.exercise_2(1, _loaded(backup), backup).solved is True
     out = capsys.readouterr().out
     assert out.startswith("✅ Exercise 4.2 (read a backup back) solved. The backup holds 1 epoch")
     assert "(step 20)" in out
 
 
 def test_exercise_2_placeholder(backup, capsys):
-    assert nb04.exercise_2(None, None, backup) is False
-    assert nb04.exercise_2(1, None, backup) is False
+    assert nb04.exercise_2(None, None, backup).solved is False
+    assert nb04.exercise_2(1, None, backup).solved is False
     out = capsys.readouterr().out.splitlines()
     assert "not solved yet: set `epochs_done`" in out[0]
     assert "not solved yet: set `restored`" in out[1]
 
 
 def test_exercise_2_finished_fit_left_no_backup(tmp_path, capsys):
-    assert nb04.exercise_2(1, resumable_mlp(), tmp_path / "gone") is False
+    assert nb04.exercise_2(1, resumable_mlp(), tmp_path / "gone").solved is False
     assert "a `fit` that finishes deletes it" in capsys.readouterr().out
 
 
@@ -119,6 +119,6 @@ def test_exercise_2_wrong_answers(backup, capsys, epochs_done, restored, hint):
             model = models[restored]()
     else:
         model = models[restored]() if restored in models else restored
-    assert nb04.exercise_2(epochs_done, model, backup) is False
+    assert nb04.exercise_2(epochs_done, model, backup).solved is False
     out = capsys.readouterr().out
     assert out.startswith("❌ Exercise 4.2") and hint in out

@@ -32,28 +32,28 @@ def team_path(tmp_path_factory):
 
 
 def test_exercise_1_right_answer_and_the_registry_is_restored(team_path, capsys):
-    assert nb05.exercise_1(team_path, "my_team>TeamDense") is True
+    assert nb05.exercise_1(team_path, "my_team>TeamDense").solved is True
     assert "✅ Exercise 5.1 (a second package) solved." in capsys.readouterr().out
     assert keras.saving.get_registered_object("my_team>TeamDense") is TeamDense
 
 
 def test_exercise_1_placeholder(team_path, capsys):
-    assert nb05.exercise_1(None, None) is False
-    assert nb05.exercise_1(team_path, ...) is False
+    assert nb05.exercise_1(None, None).solved is False
+    assert nb05.exercise_1(team_path, ...).solved is False
     out = capsys.readouterr().out.splitlines()
     assert "not solved yet: set `team_path`" in out[0]
     assert "not solved yet: set `custom_objects_key`" in out[1]
 
 
 def test_exercise_1_bare_class_name_gets_a_hint(team_path, capsys):
-    assert nb05.exercise_1(team_path, "TeamDense") is False
+    assert nb05.exercise_1(team_path, "TeamDense").solved is False
     assert "`TeamDense` is the bare class name" in capsys.readouterr().out
 
 
 def test_exercise_1_wrong_package_gets_a_hint(tmp_path, capsys):
     path = tmp_path / "kit.keras"
     tiny_model(ResidualDense(name="block")).save(path)
-    assert nb05.exercise_1(path, "tf_saving_kit>ResidualDense") is False
+    assert nb05.exercise_1(path, "tf_saving_kit>ResidualDense").solved is False
     out = capsys.readouterr().out
     assert "No class in the file is registered under `my_team`" in out
     assert "subclass it" in out
@@ -61,7 +61,7 @@ def test_exercise_1_wrong_package_gets_a_hint(tmp_path, capsys):
 
 def test_exercise_1_not_a_keras_file(tmp_path, capsys):
     (tmp_path / "x.keras").write_text("not a zip")
-    assert nb05.exercise_1(tmp_path / "x.keras", "my_team>TeamDense") is False
+    assert nb05.exercise_1(tmp_path / "x.keras", "my_team>TeamDense").solved is False
     assert "is not a .keras archive" in capsys.readouterr().out
 
 
@@ -86,7 +86,7 @@ def test_exercise_2_right_answer(tmp_path, capsys):
     path, error = tampered(tmp_path)
     with pytest.raises(Exception):  # noqa: B017 - whatever Keras raises, it noticed
         keras.models.load_model(path)
-    assert nb05.exercise_2(path, error, True) is True
+    assert nb05.exercise_2(path, error, True).solved is True
     out = capsys.readouterr().out
     assert "✅ Exercise 5.2 (catch a one-byte change) solved." in out
     assert "`load_model` failed too" in out
@@ -94,9 +94,9 @@ def test_exercise_2_right_answer(tmp_path, capsys):
 
 def test_exercise_2_placeholder_and_wrong_answers(tmp_path, capsys):
     path, error = tampered(tmp_path)
-    assert nb05.exercise_2(path, error, None) is False
-    assert nb05.exercise_2(path, error, False) is False  # Keras does raise on this file
-    assert nb05.exercise_2(path, ValueError("x"), True) is False
+    assert nb05.exercise_2(path, error, None).solved is False
+    assert nb05.exercise_2(path, error, False).solved is False  # Keras does raise on this file
+    assert nb05.exercise_2(path, ValueError("x"), True).solved is False
     out = capsys.readouterr().out.splitlines()
     assert "not solved yet: set `keras_noticed`" in out[0]
     assert "`keras.models.load_model` raises on this file" in out[1]
@@ -106,14 +106,14 @@ def test_exercise_2_placeholder_and_wrong_answers(tmp_path, capsys):
 def test_exercise_2_manifest_written_after_the_change(tmp_path, capsys):
     path, error = tampered(tmp_path, manifest_first=False)
     assert error is None
-    assert nb05.exercise_2(path, integrity.IntegrityError(path, "x"), True) is False
+    assert nb05.exercise_2(path, integrity.IntegrityError(path, "x"), True).solved is False
     assert "write the manifest first, then change a byte" in capsys.readouterr().out
 
 
 def test_exercise_2_no_manifest(tmp_path, capsys):
     path = tmp_path / "plain.keras"
     tiny_model(keras.layers.Dense(3)).save(path)
-    assert nb05.exercise_2(path, integrity.IntegrityError(path, "x"), True) is False
+    assert nb05.exercise_2(path, integrity.IntegrityError(path, "x"), True).solved is False
     assert "There is no manifest next to the file" in capsys.readouterr().out
 
 
@@ -158,7 +158,7 @@ def two_exports(tmp_path_factory):
 def test_exercise_3_right_answer(two_exports, capsys):
     honest, gift = two_exports
     both = {"SaveV2", "MergeV2Checkpoints", "RestoreV2"}
-    assert nb05.exercise_3(both, {"WriteFile"}, honest, gift, FILE_OPERATIONS) is True
+    assert nb05.exercise_3(both, {"WriteFile"}, honest, gift, FILE_OPERATIONS).solved is True
     out = capsys.readouterr().out
     assert "✅ Exercise 5.3 (scan before you load) solved." in out and "['WriteFile']" in out
 
@@ -176,7 +176,7 @@ def test_exercise_3_right_answer(two_exports, capsys):
 )
 def test_exercise_3_wrong_answers(two_exports, capsys, in_both, only_in_gift, hint):
     honest, gift = two_exports
-    assert nb05.exercise_3(in_both, only_in_gift, honest, gift, FILE_OPERATIONS) is False
+    assert nb05.exercise_3(in_both, only_in_gift, honest, gift, FILE_OPERATIONS).solved is False
     assert hint in capsys.readouterr().out
 
 
@@ -190,7 +190,7 @@ def test_exercise_1_class_left_unregistered_gets_a_hint(team_path, capsys):
     registry = keras.saving.get_custom_objects()
     cls = registry.pop("my_team>TeamDense")
     try:
-        assert nb05.exercise_1(team_path, "my_team>TeamDense") is False
+        assert nb05.exercise_1(team_path, "my_team>TeamDense").solved is False
     finally:
         registry["my_team>TeamDense"] = cls
     assert "is not registered in this kernel" in capsys.readouterr().out

@@ -44,13 +44,13 @@ def export_top3(model, folder, *, name="top_3", spec=PIXELS, scale=True, k=3, ke
 
 def test_exercise_1_right_answer(model, probabilities, tmp_path, capsys):
     folder = export_top3(model, tmp_path / "top3")
-    assert nb06.exercise_1(folder, RAW, probabilities) is True
+    assert nb06.exercise_1(folder, RAW, probabilities).solved is True
     assert "✅ Exercise 6.1 (a top-3 signature) solved." in capsys.readouterr().out
 
 
 def test_exercise_1_placeholder_and_not_an_export(probabilities, tmp_path, capsys):
-    assert nb06.exercise_1(None, RAW, probabilities) is False
-    assert nb06.exercise_1(tmp_path, RAW, probabilities) is False
+    assert nb06.exercise_1(None, RAW, probabilities).solved is False
+    assert nb06.exercise_1(tmp_path, RAW, probabilities).solved is False
     out = capsys.readouterr().out.splitlines()
     assert "not solved yet: set `top3_export`" in out[0]
     assert "has no saved_model.pb" in out[1]
@@ -69,7 +69,7 @@ def test_exercise_1_placeholder_and_not_an_export(probabilities, tmp_path, capsy
 )
 def test_exercise_1_wrong_answers(model, probabilities, tmp_path, capsys, options, hint):
     folder = export_top3(model, tmp_path / "wrong", **options)
-    assert nb06.exercise_1(folder, RAW, probabilities) is False
+    assert nb06.exercise_1(folder, RAW, probabilities).solved is False
     assert hint in capsys.readouterr().out
 
 
@@ -107,17 +107,17 @@ def broken_copy(deployed, tmp_path):
 
 def test_exercise_2_right_answer(deployed, tmp_path, capsys):
     broken, error = broken_copy(deployed, tmp_path)
-    assert nb06.exercise_2(broken, "call", error) is True
+    assert nb06.exercise_2(broken, "call", error).solved is True
     assert "✅ Exercise 6.2 (break the asset) solved." in capsys.readouterr().out
 
 
 def test_exercise_2_placeholder_and_wrong_answers(deployed, tmp_path, capsys):
     broken, error = broken_copy(deployed, tmp_path)
-    assert nb06.exercise_2(broken, None, None) is False
-    assert nb06.exercise_2(broken, "load", error) is False
-    assert nb06.exercise_2(broken, "later", error) is False
-    assert nb06.exercise_2(broken, "call", "NotFoundError") is False
-    assert nb06.exercise_2(broken, "call", ValueError("x")) is False
+    assert nb06.exercise_2(broken, None, None).solved is False
+    assert nb06.exercise_2(broken, "load", error).solved is False
+    assert nb06.exercise_2(broken, "later", error).solved is False
+    assert nb06.exercise_2(broken, "call", "NotFoundError").solved is False
+    assert nb06.exercise_2(broken, "call", ValueError("x")).solved is False
     out = capsys.readouterr().out.splitlines()
     assert "not solved yet: set `fails_at`" in out[0]
     assert "loading only records the asset's path" in out[1]
@@ -127,5 +127,5 @@ def test_exercise_2_placeholder_and_wrong_answers(deployed, tmp_path, capsys):
 
 
 def test_exercise_2_asset_still_there(deployed, capsys):
-    assert nb06.exercise_2(deployed, "call", RuntimeError("x")) is False
+    assert nb06.exercise_2(deployed, "call", RuntimeError("x")).solved is False
     assert "is still there: delete it from the copy" in capsys.readouterr().out

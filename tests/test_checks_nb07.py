@@ -30,7 +30,7 @@ def saved(tmp_path_factory):
 
 
 def test_exercise_1_right_answer_and_the_registry_is_restored(saved, capsys):
-    assert nb07.exercise_1(*saved, {"savedmodel"}) is True
+    assert nb07.exercise_1(*saved, {"savedmodel"}).solved is True
     assert "✅ Exercise 7.1 (a custom activation) solved. Only ['savedmodel']" in (
         capsys.readouterr().out
     )
@@ -48,7 +48,7 @@ def test_exercise_1_right_answer_and_the_registry_is_restored(saved, capsys):
     ],
 )
 def test_exercise_1_wrong_answers(saved, capsys, answer, hint):
-    assert nb07.exercise_1(*saved, answer) is False
+    assert nb07.exercise_1(*saved, answer).solved is False
     assert hint in capsys.readouterr().out
 
 
@@ -56,13 +56,15 @@ def test_exercise_1_builtin_activation_is_not_custom_code(tmp_path, capsys):
     model = tiny("relu")
     model.save(tmp_path / "b.keras")
     model.export(tmp_path / "export", verbose=False)
-    assert nb07.exercise_1(tmp_path / "b.keras", tmp_path / "export", {"savedmodel"}) is False
+    assert (
+        nb07.exercise_1(tmp_path / "b.keras", tmp_path / "export", {"savedmodel"}).solved is False
+    )
     assert "config.json stores no registered function" in capsys.readouterr().out
 
 
 def test_exercise_1_missing_files(saved, tmp_path, capsys):
-    assert nb07.exercise_1(tmp_path / "none.keras", saved[1], {"savedmodel"}) is False
-    assert nb07.exercise_1(saved[0], tmp_path, {"savedmodel"}) is False
+    assert nb07.exercise_1(tmp_path / "none.keras", saved[1], {"savedmodel"}).solved is False
+    assert nb07.exercise_1(saved[0], tmp_path, {"savedmodel"}).solved is False
     out = capsys.readouterr().out.splitlines()
     assert "is not a .keras file" in out[0]
     assert "has no saved_model.pb" in out[1]
@@ -85,7 +87,7 @@ SERVER = {"signatures", "runs without Python"}
 
 @pytest.mark.parametrize("server", ["savedmodel", "tflite"])
 def test_exercise_2_right_answers(capsys, server):
-    assert nb07.exercise_2("keras", RESUME, server, SERVER, KEEPS) is True
+    assert nb07.exercise_2("keras", RESUME, server, SERVER, KEEPS).solved is True
     out = capsys.readouterr().out
     assert "✅ Exercise 7.2 (choose a format for the job) solved. Resume: keras" in out
     assert "formats that fit: ['savedmodel', 'tflite']" in out
@@ -106,7 +108,7 @@ def test_exercise_2_right_answers(capsys, server):
     ],
 )
 def test_exercise_2_wrong_answers(capsys, answers, hint):
-    assert nb07.exercise_2(*answers, KEEPS) is False
+    assert nb07.exercise_2(*answers, KEEPS).solved is False
     assert hint in capsys.readouterr().out
 
 
@@ -114,7 +116,7 @@ def test_exercise_1_function_left_unregistered_gets_a_hint(saved, capsys):
     registry = keras.saving.get_custom_objects()
     function = registry.pop(NAME)
     try:
-        assert nb07.exercise_1(*saved, {"savedmodel"}) is False
+        assert nb07.exercise_1(*saved, {"savedmodel"}).solved is False
     finally:
         registry[NAME] = function
     assert "['test_kit07>capped'] is not registered in this kernel" in capsys.readouterr().out

@@ -69,8 +69,8 @@ def test_exercise_1_right_answer(strategy, paths, capsys):
 
 def test_exercise_1_placeholder(strategy, paths, capsys):
     plain, other = paths
-    assert nb08.exercise_1(None, None, plain, strategy, other) is False
-    assert nb08.exercise_1(OPTIMIZER_ERROR, ..., plain, strategy, other) is False
+    assert nb08.exercise_1(None, None, plain, strategy, other).solved is False
+    assert nb08.exercise_1(OPTIMIZER_ERROR, ..., plain, strategy, other).solved is False
     out = capsys.readouterr().out.splitlines()
     assert "is not solved yet: set `caught`" in out[0]
     assert "is not solved yet: set `repaired`" in out[1]
@@ -86,7 +86,9 @@ def test_exercise_1_placeholder(strategy, paths, capsys):
 )
 def test_exercise_1_wrong_error(strategy, paths, capsys, caught, hint):
     plain, other = paths
-    assert nb08.exercise_1(caught, _restored(strategy, plain), plain, strategy, other) is False
+    assert (
+        nb08.exercise_1(caught, _restored(strategy, plain), plain, strategy, other).solved is False
+    )
     out = capsys.readouterr().out
     assert "❌ Exercise 8.1" in out and hint in out
 
@@ -102,7 +104,7 @@ def test_exercise_1_wrong_error(strategy, paths, capsys, caught, hint):
 def test_exercise_1_wrong_model(strategy, paths, capsys, kwargs, which, hint):
     plain, other = paths
     repaired = _restored(strategy, paths[which], **kwargs)
-    assert nb08.exercise_1(OPTIMIZER_ERROR, repaired, plain, strategy, other) is False
+    assert nb08.exercise_1(OPTIMIZER_ERROR, repaired, plain, strategy, other).solved is False
     out = capsys.readouterr().out
     assert "❌ Exercise 8.1" in out and hint in out, out
 
@@ -117,7 +119,7 @@ def test_exercise_1_step_or_architecture(strategy, paths, capsys):
         (reset, "optimizer is at step 0, not 5"),
         (wider, "not built like the saved model"),
     ]:
-        assert nb08.exercise_1(OPTIMIZER_ERROR, repaired, plain, strategy, other) is False
+        assert nb08.exercise_1(OPTIMIZER_ERROR, repaired, plain, strategy, other).solved is False
         out = capsys.readouterr().out
         assert hint in out, out
 
@@ -126,7 +128,7 @@ def test_exercise_1_unknown_weights(strategy, paths, capsys):
     plain, other = paths
     with strategy.scope():
         repaired = _tiny(0.9)
-    assert nb08.exercise_1(OPTIMIZER_ERROR, repaired, plain, strategy, other) is False
+    assert nb08.exercise_1(OPTIMIZER_ERROR, repaired, plain, strategy, other).solved is False
     assert "match neither checkpoint" in capsys.readouterr().out
 
 
@@ -153,14 +155,14 @@ def test_writes_to_follows_tensorflows_chief_rule(tmp_path):
 
 
 def test_exercise_2_right_answer(tmp_path, capsys):
-    assert nb08.exercise_2(_answer, tmp_path / "backup", tmp_path) is True
+    assert nb08.exercise_2(_answer, tmp_path / "backup", tmp_path).solved is True
     out = capsys.readouterr().out
     assert "✅ Exercise 8.2" in out and "all 6 tasks" in out
 
 
 def test_exercise_2_placeholder(tmp_path, capsys):
-    assert nb08.exercise_2(None, None, tmp_path) is False
-    assert nb08.exercise_2(_answer, None, tmp_path) is False
+    assert nb08.exercise_2(None, None, tmp_path).solved is False
+    assert nb08.exercise_2(_answer, None, tmp_path).solved is False
     out = capsys.readouterr().out.splitlines()
     assert "is not solved yet: set `backup_dir`" in out[0]
     assert "is not solved yet: set `restart_reads`" in out[1]
@@ -205,7 +207,7 @@ def _from_environment(tf_config, job_dir):
     ],
 )
 def test_exercise_2_wrong(tmp_path, capsys, answer, reads, hint):
-    assert nb08.exercise_2(answer, tmp_path / reads, tmp_path) is False
+    assert nb08.exercise_2(answer, tmp_path / reads, tmp_path).solved is False
     out = capsys.readouterr().out
     assert "❌ Exercise 8.2" in out and hint in out, out
 
@@ -240,7 +242,7 @@ def test_exercise_3_right_answer(strategy, job, capsys):
 
 def test_exercise_3_placeholder(strategy, job, capsys):
     job_dir, results, x = job
-    assert nb08.exercise_3(None, None, None, job_dir, results, strategy, x) is False
+    assert nb08.exercise_3(None, None, None, job_dir, results, strategy, x).solved is False
     assert "is not solved yet: set `model_file`" in capsys.readouterr().out
 
 
@@ -252,7 +254,9 @@ def test_exercise_3_wrong_file(strategy, job, capsys):
         (job_dir / "tmp_worker1" / "model.keras", "Worker 1 saved its copy"),
         (job_dir / "other.keras", "other.keras is not the file the workers wrote"),
     ]:
-        assert nb08.exercise_3(path, model, predictions, job_dir, results, strategy, x) is False
+        assert (
+            nb08.exercise_3(path, model, predictions, job_dir, results, strategy, x).solved is False
+        )
         assert hint in capsys.readouterr().out
 
 
@@ -273,7 +277,8 @@ def test_exercise_3_wrong_model_or_predictions(strategy, job, capsys):
     for model, predictions, hint in cases:
         predictions = np.zeros(1) if predictions is None else predictions
         assert (
-            nb08.exercise_3(model_file, model, predictions, job_dir, results, strategy, x) is False
+            nb08.exercise_3(model_file, model, predictions, job_dir, results, strategy, x).solved
+            is False
         )
         out = capsys.readouterr().out
         assert hint in out, out

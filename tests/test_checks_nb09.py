@@ -146,10 +146,10 @@ def publish_swallowing_errors(model, base):
 
 
 def test_exercise_1_right_answer_and_export_version(tmp_path, capsys):
-    assert nb09.exercise_1(publish_right, tmp_path) is True
+    assert nb09.exercise_1(publish_right, tmp_path).solved is True
     assert verdict(capsys).startswith("✅ Exercise 9.1 (publish a version atomically) solved.")
     assert sorted(os.listdir(tmp_path / "exercise_1" / "versions")) == ["1", "2", "3", "4"]
-    assert nb09.exercise_1(artifacts.export_version, tmp_path) is True  # the kit's own
+    assert nb09.exercise_1(artifacts.export_version, tmp_path).solved is True  # the kit's own
     assert verdict(capsys).startswith("✅")
 
 
@@ -169,11 +169,11 @@ def test_exercise_1_os_sync_flushes_everything(tmp_path, capsys):
         os.sync()
         return target
 
-    assert nb09.exercise_1(publish, tmp_path) is True
+    assert nb09.exercise_1(publish, tmp_path).solved is True
 
 
 def test_exercise_1_placeholder(tmp_path, capsys):
-    assert nb09.exercise_1(None, tmp_path) is False
+    assert nb09.exercise_1(None, tmp_path).solved is False
     assert verdict(capsys).startswith("⏳ Exercise 9.1 (publish a version atomically) is not")
 
 
@@ -198,7 +198,7 @@ def test_exercise_1_placeholder(tmp_path, capsys):
     ],
 )  # fmt: skip
 def test_exercise_1_wrong_answers_get_specific_hints(tmp_path, capsys, publish, hint):
-    assert nb09.exercise_1(publish, tmp_path) is False
+    assert nb09.exercise_1(publish, tmp_path).solved is False
     out = verdict(capsys)
     assert out.startswith("❌ Exercise 9.1 (publish a version atomically): not quite."), out
     assert hint in out, out
@@ -210,7 +210,7 @@ def test_exercise_1_temporary_folder_without_the_prefix(tmp_path, capsys):
         model.export(temp)
         os.rename(temp, Path(base) / "3")
 
-    assert nb09.exercise_1(publish, tmp_path) is False
+    assert nb09.exercise_1(publish, tmp_path).solved is False
     assert "start its name with '.tmp-'" in verdict(capsys)
 
 
@@ -286,13 +286,13 @@ def load_without_probe(folder):
 
 
 def test_exercise_2_right_answers(version, tmp_path, capsys):
-    assert nb09.exercise_2(load_right, version, tmp_path) is True
+    assert nb09.exercise_2(load_right, version, tmp_path).solved is True
     assert verdict(capsys).startswith("✅ Exercise 9.2 (verify before you load) solved.")
-    assert nb09.exercise_2(lambda f: artifacts.load_version(f), version, tmp_path) is True
+    assert nb09.exercise_2(lambda f: artifacts.load_version(f), version, tmp_path).solved is True
 
 
 def test_exercise_2_placeholder(version, tmp_path, capsys):
-    assert nb09.exercise_2(None, version, tmp_path) is False
+    assert nb09.exercise_2(None, version, tmp_path).solved is False
     assert verdict(capsys).startswith("⏳ Exercise 9.2 (verify before you load) is not solved")
 
 
@@ -308,7 +308,7 @@ def test_exercise_2_placeholder(version, tmp_path, capsys):
     ],
 )  # fmt: skip
 def test_exercise_2_wrong_answers(version, tmp_path, capsys, safe_load, hint):
-    assert nb09.exercise_2(safe_load, version, tmp_path) is False
+    assert nb09.exercise_2(safe_load, version, tmp_path).solved is False
     out = verdict(capsys)
     assert out.startswith("❌ Exercise 9.2 (verify before you load): not quite."), out
     assert hint in out, out
@@ -331,7 +331,7 @@ def experiment(source: Path, folder: Path, rewrite: bool = True) -> list[Artifac
 
 def test_exercise_3_right_answer(version, tmp_path, capsys):
     first, second = experiment(version, tmp_path / "exercise_3")
-    assert nb09.exercise_3(first, second, version, tmp_path) is True
+    assert nb09.exercise_3(first, second, version, tmp_path).solved is True
     out = verdict(capsys)
     assert out.startswith("✅ Exercise 9.3 (which check catches it?) solved. First the manifest")
     assert "CorruptArtifactError naming probe.npz" in out
@@ -349,7 +349,7 @@ def test_exercise_3_placeholder_and_wrong_answers(version, tmp_path, capsys):
         ((second, second), "`first_error` already got past the manifest"),
     ]  # fmt: skip
     for (a, b), hint in cases:
-        assert nb09.exercise_3(a, b, version, tmp_path) is False
+        assert nb09.exercise_3(a, b, version, tmp_path).solved is False
         out = verdict(capsys)
         assert hint in out, out
 
@@ -358,13 +358,13 @@ def test_exercise_3_damaged_original_or_other_file(version, tmp_path, capsys):
     source = Path(shutil.copytree(version, tmp_path / "original" / "1"))
     error = artifacts.ArtifactMismatchError(source, "anything")
     faults.truncate(source / "probe.npz")
-    assert nb09.exercise_3(error, error, source, tmp_path) is False
+    assert nb09.exercise_3(error, error, source, tmp_path).solved is False
     assert "itself no longer matches its manifest" in verdict(capsys)
 
     other = Path(shutil.copytree(version, tmp_path / "other"))
     faults.truncate(other / "saved_model.pb")
     error = artifacts.ArtifactMismatchError(other, "anything")
-    assert nb09.exercise_3(error, error, version, tmp_path) is False
+    assert nb09.exercise_3(error, error, version, tmp_path).solved is False
     assert "cut probe.npz to half its size" in verdict(capsys)
 
 
@@ -389,16 +389,18 @@ def clean_every_temp(base):
 @posix_only
 def test_exercise_4_right_answer(versions, tmp_path, capsys):
     steps = ["renamed", "parent-synced"]
-    assert nb09.exercise_4(steps, artifacts.clean_abandoned, versions, tmp_path) is True
+    assert nb09.exercise_4(steps, artifacts.clean_abandoned, versions, tmp_path).solved is True
     out = verdict(capsys)
     assert out.startswith("✅ Exercise 9.4 (kill a writer, then clean up) solved."), out
     assert "version 3 was published" in out
 
 
 def test_exercise_4_placeholder_and_bad_kinds(versions, tmp_path, capsys):
-    assert nb09.exercise_4(None, None, versions, tmp_path) is False
-    assert nb09.exercise_4("renamed", artifacts.clean_abandoned, versions, tmp_path) is False
-    assert nb09.exercise_4(["rename"], artifacts.clean_abandoned, versions, tmp_path) is False
+    assert nb09.exercise_4(None, None, versions, tmp_path).solved is False
+    assert nb09.exercise_4("renamed", artifacts.clean_abandoned, versions, tmp_path).solved is False
+    assert (
+        nb09.exercise_4(["rename"], artifacts.clean_abandoned, versions, tmp_path).solved is False
+    )
     out = verdict(capsys).splitlines()
     assert out[0].startswith("⏳ Exercise 9.4 (kill a writer, then clean up) is not solved yet")
     assert "should be a list of step names" in out[1]
@@ -421,7 +423,7 @@ def test_exercise_4_placeholder_and_bad_kinds(versions, tmp_path, capsys):
     ],
 )  # fmt: skip
 def test_exercise_4_wrong_answers(versions, tmp_path, capsys, steps, clean_up, hint):
-    assert nb09.exercise_4(steps, clean_up, versions, tmp_path) is False
+    assert nb09.exercise_4(steps, clean_up, versions, tmp_path).solved is False
     out = verdict(capsys)
     assert out.startswith("❌ Exercise 9.4 (kill a writer, then clean up): not quite."), out
     assert hint in out, out
@@ -430,7 +432,7 @@ def test_exercise_4_wrong_answers(versions, tmp_path, capsys, steps, clean_up, h
 @posix_only
 def test_exercise_4_probe_written_comes_before_the_rename(versions, tmp_path, capsys):
     steps = ["probe-written", "renamed", "parent-synced"]
-    assert nb09.exercise_4(steps, artifacts.clean_abandoned, versions, tmp_path) is False
+    assert nb09.exercise_4(steps, artifacts.clean_abandoned, versions, tmp_path).solved is False
     assert "'probe-written' comes before the rename" in verdict(capsys)
 
 
@@ -453,7 +455,7 @@ def fallback_experiment(versions: Path, copy: Path, flip: str = "saved_model.pb"
 
 def test_exercise_5_right_answer(versions, tmp_path, capsys):
     strict, loaded = fallback_experiment(versions, tmp_path / "exercise_5")
-    assert nb09.exercise_5(strict, loaded, versions) is True
+    assert nb09.exercise_5(strict, loaded, versions).solved is True
     out = verdict(capsys)
     assert out.startswith("✅ Exercise 9.5 (fall back, or fail?) solved. Without fallback"), out
     assert "served version 1, and only `skipped` tells that version 2 was passed over" in out
@@ -477,11 +479,11 @@ def test_exercise_5_placeholder_and_wrong_answers(versions, tmp_path, capsys):
         ((other_strict, loaded), "`strict_error` should come from load_latest(")
     ]  # fmt: skip
     for (a, b), hint in cases:
-        assert nb09.exercise_5(a, b, versions) is False
+        assert nb09.exercise_5(a, b, versions).solved is False
         out = verdict(capsys)
         assert hint in out, out
     loaded.skipped = []
-    assert nb09.exercise_5(strict, loaded, versions) is False
+    assert nb09.exercise_5(strict, loaded, versions).solved is False
     assert "should list the versions passed over (['2'])" in verdict(capsys)
 
 
@@ -489,11 +491,11 @@ def test_exercise_5_original_damaged_or_not_damaged(versions, tmp_path, capsys):
     intact = Path(shutil.copytree(versions, tmp_path / "intact"))
     strict = ArtifactError(intact / "2", "nothing")
     loaded = artifacts.Loaded(intact / "2", "savedmodel", None, len, [], [])
-    assert nb09.exercise_5(strict, loaded, versions) is False
+    assert nb09.exercise_5(strict, loaded, versions).solved is False
     assert "(2) still matches its manifest: flip a byte of its saved_model.pb" in verdict(capsys)
     loaded = artifacts.Loaded(versions / "1", "savedmodel", None, len, [], [])
-    assert nb09.exercise_5(strict, loaded, versions) is False
+    assert nb09.exercise_5(strict, loaded, versions).solved is False
     assert "never on the original" in verdict(capsys)
     faults.flip_byte(versions / "2" / "saved_model.pb")
-    assert nb09.exercise_5(strict, loaded, versions) is False
+    assert nb09.exercise_5(strict, loaded, versions).solved is False
     assert "itself no longer matches its manifest" in verdict(capsys)

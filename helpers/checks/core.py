@@ -3,8 +3,9 @@
 A check is a function decorated with :func:`exercise`. It receives the learner's answer(s) and
 either returns a short success message, or raises :class:`NotAttempted` (the placeholder is
 still there) or :class:`Hint` (an answer, but not the right one: say what to look at). The
-decorator prints one verdict line and returns True only when solved, so a student edition
-runs from top to bottom without an error, stopping at "not solved yet" messages.
+decorator prints one verdict line and returns a :class:`Verdict`, true only when solved, so a
+student edition runs from top to bottom without an error, stopping at "not solved yet"
+messages.
 
 Conventions in the notebooks (``tools/student_edition.py`` relies on them)::
 
@@ -28,6 +29,25 @@ from typing import Any
 SOLVED, NOT_YET, TRY_AGAIN = "✅", "⏳", "❌"
 
 
+class Verdict:
+    """A check's result: true when solved. Shows nothing in a notebook: the line the check
+    printed says it all (a bare ``True`` under it would only be noise)."""
+
+    __slots__ = ("solved",)
+
+    def __init__(self, solved: bool) -> None:
+        self.solved = solved
+
+    def __bool__(self) -> bool:
+        return self.solved
+
+    def __repr__(self) -> str:
+        return f"Verdict(solved={self.solved})"
+
+    def _ipython_display_(self) -> None:
+        """Display nothing as a cell's result."""
+
+
 class NotAttempted(Exception):
     """The answer is still the placeholder (``None`` or ``...``)."""
 
@@ -49,29 +69,29 @@ def expect(condition: bool, hint: str) -> None:
         raise Hint(hint)
 
 
-def exercise(number: str, title: str) -> Callable[[Callable[..., str]], Callable[..., bool]]:
+def exercise(number: str, title: str) -> Callable[[Callable[..., str]], Callable[..., Verdict]]:
     """Turn a check into one that prints a verdict and returns whether it passed."""
 
-    def decorate(check: Callable[..., str]) -> Callable[..., bool]:
+    def decorate(check: Callable[..., str]) -> Callable[..., Verdict]:
         @functools.wraps(check)
-        def run(*args: Any, **kwargs: Any) -> bool:
+        def run(*args: Any, **kwargs: Any) -> Verdict:
             name = f"Exercise {number} ({title})"
             try:
                 message = check(*args, **kwargs)
             except NotAttempted as pending:
                 print(f"{NOT_YET} {name} is not solved yet: {pending}, then run this cell again.")
-                return False
+                return Verdict(False)
             except Hint as hint:
                 print(f"{TRY_AGAIN} {name}: not quite. {hint}")
-                return False
+                return Verdict(False)
             except Exception as error:  # a learner's answer of an unexpected kind
                 print(
                     f"{TRY_AGAIN} {name}: the check could not use your answer "
                     f"({type(error).__name__}: {error})."
                 )
-                return False
+                return Verdict(False)
             print(f"{SOLVED} {name} solved. {message}")
-            return True
+            return Verdict(True)
 
         run.number, run.title = number, title  # for tests and the instructor guide
         return run
