@@ -22,6 +22,7 @@ HOME_REDIRECTS = (
     "MPLCONFIGDIR",
     "XDG_CACHE_HOME",
     "XDG_CONFIG_HOME",
+    "npm_config_cache",  # Playwright's Node driver (browser test) writes npm logs there
 )
 
 
