@@ -103,6 +103,7 @@ def build(folder: Path) -> None:
     """Train, save and export the reference model into ``folder``, atomically."""
     import keras
 
+    from helpers.data import load_digits
     from helpers.models import train_digits_mlp
     from helpers.setup import quiet_tensorflow, seed_everything
 
@@ -110,12 +111,10 @@ def build(folder: Path) -> None:
     seed_everything()
     building = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.building-"))
     try:
-        model, _ = train_digits_mlp()
+        digits = load_digits()
+        model, _ = train_digits_mlp(digits)
         model.save(building / "digits_mlp.keras")
         model.export(building / "export", verbose=False)
-        from helpers.data import load_digits
-
-        digits = load_digits()
         _, accuracy = model.evaluate(digits.x_test, digits.y_test, verbose=0)
         manifest = {"test_accuracy": float(accuracy), "versions": _versions()}
         (building / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")

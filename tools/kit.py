@@ -93,7 +93,8 @@ def setup(current_env: bool) -> str:
             say(f"creating the virtual environment {VENV.relative_to(ROOT)}/")
             run_or_exit([sys.executable, "-m", "venv", str(VENV)])
 
-    stamp = environment_prefix(python) / STAMP_NAME
+    prefix = environment_prefix(python)
+    stamp = prefix / STAMP_NAME
     fingerprint = setup_fingerprint(python)
     if stamp.exists() and stamp.read_text().strip() == fingerprint:
         say("environment is up to date: nothing to install")
@@ -117,7 +118,7 @@ def setup(current_env: bool) -> str:
         ],
         stdout=subprocess.DEVNULL,
     )
-    overrides = environment_prefix(python) / "share" / "jupyter" / "lab" / "settings"
+    overrides = prefix / "share" / "jupyter" / "lab" / "settings"
     overrides.mkdir(parents=True, exist_ok=True)
     (overrides / "overrides.json").write_text(json.dumps(LAB_OVERRIDES, indent=2) + "\n")
     stamp.write_text(fingerprint + "\n")
