@@ -33,11 +33,14 @@ def init(notebook: str, *, seed: int = SEED) -> Path:
     determinism (so every run trains the same weights), runs each op on one thread (so the
     results do not depend on the number of cores), shortens warnings to one line, and
     returns the notebook's own folder under ``artifacts/``, emptied, so that running the
-    notebook twice gives the same result.
+    notebook twice gives the same result. It also sets ``$KIT_ARTIFACTS_DIR`` to the kit's
+    ``artifacts/`` folder, where the notebook's "whole recipe" cell writes.
     """
     quiet_tensorflow()
     seed_everything(seed)
     short_warnings()
+    # "The whole recipe" cells write under $KIT_ARTIFACTS_DIR (``artifacts/`` when run alone).
+    os.environ[paths.ARTIFACTS_ENV] = str(paths.artifacts_root())
     return paths.notebook_artifacts(notebook, clean=True)
 
 

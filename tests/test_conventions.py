@@ -13,6 +13,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 NAME_PATTERN = re.compile(r"^(\d{2})_[a-z0-9_]+\.ipynb$")
 KERNEL_NAME = "tf-saving-kit"
 REQUIRED_HEADINGS = ("What you will learn", "Key points", "Exercises")
+MAX_CELLS = 45  # "keep a notebook under about 45 cells"
 IGNORE_TAG = "nbval-ignore-output"
 RAISES_TAG = "raises-exception"
 # Things that must never appear in committed outputs: machine-specific paths and noise.
@@ -150,3 +151,20 @@ def test_ignored_outputs_say_why(path: Path):
                 f"{path.name}: a cell tagged {IGNORE_TAG} must say why in a comment line "
                 f"'# {IGNORE_TAG}: <reason>':\n{source(cell)[:200]}"
             )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_ends_with_sources(path: Path):
+    """Every claim about TensorFlow, Keras or a tool is proven in a cell or linked here."""
+    last = load(path)["cells"][-1]
+    text = source(last)
+    assert last["cell_type"] == "markdown" and text.lstrip().startswith("## Sources"), (
+        f"{path.name}: the last cell must be a '## Sources' section"
+    )
+    assert re.search(r"\]\(https://[^)\s]+\)", text), f"{path.name}: Sources has no links"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_not_too_long(path: Path):
+    count = len(load(path)["cells"])
+    assert count <= MAX_CELLS, f"{path.name}: {count} cells; keep a notebook to {MAX_CELLS}"
