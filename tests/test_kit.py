@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -75,3 +81,67 @@ def test_binder_post_build_registers_the_kit_in_the_conda_environment():
         if line.strip() and not line.startswith(("#", "set "))
     ]
     assert commands == ["python tools/kit.py setup --current-env"]
+
+
+def test_supported_python_range_matches_the_probes():
+    kit = load_kit()
+    parse = lambda text: tuple(int(part) for part in text.split("."))  # noqa: E731
+    assert all(kit.supported(parse(v)) for v in kit.SUPPORTED_PROBES)
+    assert not any(kit.supported(parse(v)) for v in kit.UNSUPPORTED_PROBES)
+    assert kit.supported(sys.version_info), "the kit's own tests run on a supported Python"
+
+
+def test_an_old_python_reruns_kit_with_a_supported_one_from_the_path(monkeypatch, capsys):
+    kit = load_kit()
+    calls = []
+    monkeypatch.setattr(kit, "find_supported_python", lambda: "/opt/python3.12")
+    monkeypatch.setattr(
+        kit.subprocess,
+        "run",
+        lambda command, **kw: calls.append(command) or subprocess.CompletedProcess(command, 0),
+    )
+    monkeypatch.setattr(kit.sys, "argv", ["kit.py", "test"])
+    with pytest.raises(SystemExit) as stop:
+        kit.ensure_supported_python(current_env=False, running=(3, 10, 12))
+    assert stop.value.code == 0
+    assert calls == [["/opt/python3.12", str(ROOT / "tools" / "kit.py"), "test"]]
+    assert "3.10.12" in capsys.readouterr().out
+
+
+def test_an_old_python_with_no_alternative_is_refused_before_anything_is_created(tmp_path):
+    copy = tmp_path / "kit"
+    (copy / "tools").mkdir(parents=True)
+    shutil.copy(ROOT / "tools" / "kit.py", copy / "tools" / "kit.py")
+    bare_path = tmp_path / "bin"
+    bare_path.mkdir()  # a PATH on which no python3.1x can be found
+    # This interpreter, made to report Python 3.10.12 (Ubuntu 22.04's), runs kit.py.
+    as_old_python = (
+        "import runpy, sys; sys.version_info = (3, 10, 12, 'final', 0); "
+        "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", as_old_python, str(copy / "tools" / "kit.py"), "setup"],
+        capture_output=True,
+        text=True,
+        env={"PATH": str(bare_path), "HOME": str(tmp_path)},
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Python 3.10.12 cannot install the kit's pinned stack" in result.stdout
+    assert "needs Python 3.11.5 to 3.13" in result.stdout
+    assert "python.org" in result.stdout
+    assert not (copy / ".venv").exists(), "nothing may be created with an unsupported Python"
+
+
+def _index_reachable() -> bool:
+    with tempfile.TemporaryDirectory() as scratch:
+        probe = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir", "-q"]
+        probe += ["--only-binary=:all:", "--python-version", "3.13", "-d", scratch]
+        return subprocess.run([*probe, "numpy==2.4.6"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not os.environ.get("CI"), reason="asks the package index: run in CI")
+def test_lock_resolves_on_the_supported_pythons_only(capsys):
+    if not _index_reachable():
+        pytest.skip("the package index cannot be reached from here")
+    assert load_kit().check_lock() == 0, capsys.readouterr().out

@@ -1,6 +1,8 @@
 """Set up the kit and run it: ``python3 tools/kit.py {setup,lab,test,refresh,student,...}``.
 
-Needs only Python 3.10+ and pip. ``setup`` creates ``.venv`` beside this repository, installs the
+Needs only Python 3.11.5 to 3.13 and pip (the pinned stack resolves on nothing else; when
+``python3`` is older or newer, kit.py looks for ``python3.13``/``python3.12``/``python3.11`` on the
+PATH and re-runs itself with one). ``setup`` creates ``.venv`` beside this repository, installs the
 pinned stack into it and registers the kit's Jupyter kernel; it is idempotent: when the pins have
 not changed since the last successful setup, it installs nothing. Every other command runs setup
 first, so each of them works on a bare machine.
@@ -9,6 +11,7 @@ first, so each of them works on a bare machine.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -25,6 +28,20 @@ KERNEL_DISPLAY_NAME = "Python 3 (TF saving kit)"
 SETUP_INPUTS = ("requirements.txt", "requirements-lock.txt", "pyproject.toml", "tools/kit.py")
 STAMP_NAME = "kit-setup.sha256"
 STUDENT_DIR = ROOT / "build" / "student"
+# The Python versions the lock resolves on, checked by `kit.py lock --check` with pip's resolver
+# (soupsieve 4.1.2 needs 3.11.5; NumPy 2.4 and Keras 3.15 need 3.11; TensorFlow 2.21 has no 3.14
+# wheels). UNSUPPORTED_PROBES must fail to resolve, which proves the bounds are tight.
+MIN_PYTHON = (3, 11, 5)
+MAX_PYTHON_EXCLUSIVE = (3, 14)
+SUPPORTED_PROBES = ("3.11.5", "3.12", "3.13")
+UNSUPPORTED_PROBES = ("3.11.4", "3.14")
+CANDIDATE_INTERPRETERS = ("python3.13", "python3.12", "python3.11")
+HOW_TO_GET_PYTHON = (
+    "Install Python 3.13 or 3.12 (or 3.11.5+) from https://www.python.org/downloads/ or with "
+    "pyenv (`pyenv install 3.13`); Ubuntu 22.04's python3 (3.10) and Debian 12's python3.11 "
+    "(3.11.2) are too old. Then run this command again: kit.py finds python3.13, python3.12 or "
+    "python3.11 on the PATH by itself."
+)
 LINUX_X86_64 = 'sys_platform == "linux" and platform_machine == "x86_64"'
 OTHER_PLATFORMS = 'sys_platform != "linux" or platform_machine != "x86_64"'
 # JupyterLab settings for a quiet, offline-friendly classroom: no news pop-up, no update check.
@@ -49,6 +66,59 @@ def run_or_exit(command: list[str], **kwargs) -> None:
     if code != 0:
         say(f"failed (exit {code}): {' '.join(command)}")
         sys.exit(code)
+
+
+def supported(version: tuple[int, ...]) -> bool:
+    return MIN_PYTHON <= tuple(version[:3]) < MAX_PYTHON_EXCLUSIVE
+
+
+def version_text(version: tuple[int, ...]) -> str:
+    return ".".join(str(part) for part in version[:3])
+
+
+def interpreter_version(command: str) -> tuple[int, ...] | None:
+    """The version of ``command`` (a name on the PATH or a path), or None if it does not run."""
+    try:
+        out = subprocess.run(
+            [command, "-c", "import sys; print(*sys.version_info[:3])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return tuple(int(part) for part in out.split())
+
+
+def find_supported_python() -> str | None:
+    """A supported interpreter on the PATH, newest first."""
+    for name in CANDIDATE_INTERPRETERS:
+        found = shutil.which(name)
+        if found and (version := interpreter_version(found)) and supported(version):
+            return found
+    return None
+
+
+def ensure_supported_python(current_env: bool, running: tuple[int, ...] = sys.version_info) -> None:
+    """Refuse an unsupported interpreter before anything is created; re-run with a good one."""
+    if supported(running):
+        return
+    have = version_text(running)
+    want = f"{version_text(MIN_PYTHON)} to {MAX_PYTHON_EXCLUSIVE[0]}.{MAX_PYTHON_EXCLUSIVE[1] - 1}"
+    if current_env:
+        say(f"this environment has Python {have}; the kit's pinned stack needs Python {want}.")
+        say(HOW_TO_GET_PYTHON)
+        sys.exit(2)
+    other = find_supported_python()
+    if other is None:
+        say(f"Python {have} cannot install the kit's pinned stack, which needs Python {want},")
+        say("and no python3.13, python3.12 or python3.11 (3.11.5+) was found on the PATH.")
+        say(HOW_TO_GET_PYTHON)
+        sys.exit(2)
+    say(f"python3 is {have}, which the pinned stack does not support; using {other} instead")
+    sys.stdout.flush()
+    sys.exit(subprocess.run([other, str(Path(__file__).resolve()), *sys.argv[1:]]).returncode)
 
 
 def venv_python() -> Path:
@@ -84,12 +154,15 @@ def setup(current_env: bool) -> str:
     if current_env:
         python = sys.executable
     else:
-        # kit.py itself runs on whatever python3 the machine has, so check it.
-        if sys.version_info < (3, 10):  # noqa: UP036
-            say(f"Python 3.10 or newer is needed; this is {sys.version.split()[0]}.")
-            sys.exit(2)
         python = str(venv_python())
-        if not Path(python).exists():
+        if Path(python).exists():
+            version = interpreter_version(python)
+            if version is None or not supported(version):
+                found = version_text(version) if version else "an interpreter that does not run"
+                say(f"{VENV.relative_to(ROOT)}/ holds {found}, which the pinned stack does not")
+                say("support: delete it (`python3 tools/kit.py clean --venv`) and run again.")
+                sys.exit(2)
+        else:
             say(f"creating the virtual environment {VENV.relative_to(ROOT)}/")
             run_or_exit([sys.executable, "-m", "venv", str(VENV)])
 
@@ -207,7 +280,42 @@ def lock() -> int:
         lines.append(pin)
     (ROOT / "requirements-lock.txt").write_text("\n".join(lines) + "\n")
     say(f"wrote requirements-lock.txt ({len(frozen)} packages)")
-    return 0
+    return check_lock()
+
+
+def resolves_on(python_version: str) -> tuple[bool, str]:
+    """Whether pip's resolver finds wheels for the pinned stack on ``python_version``."""
+    with tempfile.TemporaryDirectory(prefix="kit-resolve-") as target:
+        result = subprocess.run(
+            [
+                *(sys.executable, "-m", "pip", "install", "--dry-run", "--quiet"),
+                *("--disable-pip-version-check", "--only-binary=:all:"),
+                *("--python-version", python_version, "--target", target),
+                *("-r", "requirements.txt", "-c", "requirements-lock.txt"),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
+    return result.returncode == 0, " / ".join(errors[:2])
+
+
+def check_lock() -> int:
+    """Prove the lock resolves on every supported Python and on no unsupported one."""
+    probes = SUPPORTED_PROBES + UNSUPPORTED_PROBES
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(probes)) as pool:
+        outcomes = dict(zip(probes, pool.map(resolves_on, probes), strict=True))
+    failed = False
+    for version, (ok, errors) in outcomes.items():
+        expected = version in SUPPORTED_PROBES
+        verdict = "resolves" if ok else f"does not resolve ({errors})"
+        say(f"Python {version}: {verdict}{'' if ok == expected else '  <-- UNEXPECTED'}")
+        failed |= ok != expected
+    if failed:
+        say("the supported Python range in tools/kit.py no longer matches the lock")
+    return 1 if failed else 0
 
 
 def main() -> int:
@@ -226,16 +334,28 @@ def main() -> int:
         action="store_true",
         help="with lab: build the student editions and open JupyterLab on them",
     )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="with lock: only check that the lock resolves on the supported Pythons",
+    )
+    parser.add_argument("--venv", action="store_true", help="with clean: also delete .venv/")
     args, extra = parser.parse_known_args()
     os.chdir(ROOT)
 
-    if args.command == "lock":
-        return lock()
+    if args.command == "lock" and args.check:
+        return check_lock()  # asks pip about other Pythons: any interpreter can do that
     if args.command == "clean":
         shutil.rmtree(ROOT / "artifacts", ignore_errors=True)
         shutil.rmtree(ROOT / "build", ignore_errors=True)
         say("removed artifacts/ and build/")
+        if args.venv:
+            shutil.rmtree(VENV, ignore_errors=True)
+            say(f"removed {VENV.relative_to(ROOT)}/")
         return 0
+    ensure_supported_python(args.current_env)
+    if args.command == "lock":
+        return lock()
     python = setup(args.current_env)
     if args.command == "lab":
         return lab(python, extra, student=args.student)
