@@ -95,6 +95,7 @@ def deployed(tmp_path_factory):
 
 def broken_copy(deployed, tmp_path):
     broken = tmp_path / "broken"
+    tmp_path.mkdir(parents=True, exist_ok=True)
     shutil.copytree(deployed, broken)
     (broken / "assets" / "labels.txt").unlink()
     loaded = tf.saved_model.load(str(broken))
@@ -129,3 +130,13 @@ def test_exercise_2_placeholder_and_wrong_answers(deployed, tmp_path, capsys):
 def test_exercise_2_asset_still_there(deployed, capsys):
     assert nb06.exercise_2(deployed, "call", RuntimeError("x")).solved is False
     assert "is still there: delete it from the copy" in capsys.readouterr().out
+
+
+def test_exercise_2_rejects_an_error_not_raised_by_this_folder(deployed, tmp_path, capsys):
+    broken, _ = broken_copy(deployed, tmp_path / "mine")
+    _, elsewhere = broken_copy(deployed, tmp_path / "other")
+    made_up = tf.errors.NotFoundError(None, None, "No such file or directory")
+    assert nb06.exercise_2(broken, "call", made_up).solved is False
+    assert nb06.exercise_2(broken, "call", elsewhere).solved is False
+    out = capsys.readouterr().out.splitlines()
+    assert all("does not name this folder's missing `assets/labels.txt`" in line for line in out)

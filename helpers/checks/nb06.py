@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -139,8 +140,16 @@ def exercise_2(
         type(caught) is type(error),
         f"This folder fails with {type(error).__name__}, not {type(caught).__name__}.",
     )
+    named = re.findall(r"(\S*assets/labels\.txt)", str(caught))
+    missing = (path / "assets" / "labels.txt").resolve()
+    expect(
+        any(Path(name).resolve() == missing for name in named),
+        "`caught` does not name this folder's missing `assets/labels.txt`: store the error "
+        "your own call raised, not one you made up or caught elsewhere.",
+    )
     return (
         f"`tf.saved_model.load` succeeded; the first call raised {type(error).__name__}. "
-        "Nothing checks assets at load time, so copy the whole folder and call every "
-        "signature once after deploying."
+        "A file that a signature reads is only opened when it runs (a table built from a "
+        "file fails at load instead): ship the whole folder and call every signature once "
+        "after deploying."
     )
