@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from helpers import paths
 from helpers.errors import (
     ArtifactError,
@@ -50,7 +52,6 @@ SAVE_STEPS = (
     "renamed",
     "parent-synced",
 )
-_TEMP_PATTERN = re.compile(rf"^{re.escape(TEMP_PREFIX)}(?:(\d+)-)?")
 
 StepHook = Callable[[str], None]
 
@@ -74,12 +75,12 @@ def fsync_file(path: str | os.PathLike[str]) -> None:
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
     """Flush a folder's entries (names, renames) to the disk, where the OS allows it."""
-    if os.name == "nt":  # Windows cannot open a folder for fsync; NTFS journals renames
+    if os.name == "nt":  # os.open cannot open a folder on Windows: nothing to flush here
         return
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
-    except OSError:  # some file systems refuse fsync on folders (EINVAL)
+    except OSError:  # EINVAL: this file system cannot flush a folder (see fsync(2))
         pass
     finally:
         os.close(descriptor)
@@ -153,25 +154,35 @@ def _check(path: Path, what: str, found: object, expected: object) -> None:
 # --- saving ---------------------------------------------------------------------------------
 
 
-def _reach(on_step: StepHook | None, step: str) -> None:
-    if on_step is not None:
-        on_step(step)
+def temp_sibling(base: str | os.PathLike[str]) -> Path:
+    """A new empty folder ``base/.tmp-<pid>-<random>``: never a version number, and it names
+    the process writing it, so :func:`abandoned` can tell when that writer is gone."""
+    Path(base).mkdir(parents=True, exist_ok=True)
+    temp = tempfile.mkdtemp(dir=base, prefix=f"{TEMP_PREFIX}{os.getpid()}-")
+    os.chmod(temp, 0o755)  # mkdtemp makes it private; a server may run as another user
+    return Path(temp)
 
 
-def _publish(temp: Path, base: Path, on_step: StepHook | None) -> Path:
-    """Rename ``temp`` to the next free version number (retrying if another writer won)."""
-    for _ in range(100):
+def publish(temp: Path, base: str | os.PathLike[str], on_step: StepHook | None = None) -> Path:
+    """Make the finished folder ``temp`` the next numbered version under ``base``, durably."""
+    step = on_step or (lambda name: None)
+    write_manifest(temp)
+    step("manifest-written")
+    sync_tree(temp)  # every file's data and every folder's entries are on the disk
+    step("files-synced")
+    while True:
         target = paths.next_version_dir(base)
-        _reach(on_step, "before-rename")
+        step("before-rename")
         try:
-            os.rename(temp, target)
+            os.rename(temp, target)  # atomic; refuses a non-empty target: another's version
+            break
         except OSError:
-            if target.exists() and temp.exists():  # taken by a concurrent writer: next number
-                continue
-            raise
-        _reach(on_step, "renamed")
-        return target
-    raise IncompleteVersionError(base, "could not claim a version number after 100 attempts")
+            if not (target.exists() and temp.exists()):
+                raise  # a real failure, not a lost race for the number
+    step("renamed")
+    fsync_dir(base)  # the rename itself is on the disk
+    step("parent-synced")
+    return target
 
 
 def save_version(
@@ -183,36 +194,23 @@ def save_version(
 ) -> Path:
     """Write a new numbered version under ``base`` atomically; returns its folder.
 
-    ``write(folder)`` fills the temporary folder. ``probe`` (inputs, outputs) is stored as
-    ``probe.npz`` and re-checked on every load. Then comes the manifest, a flush of every file
-    and folder, and the rename. ``on_step`` is called with each name in :data:`SAVE_STEPS`
-    (used by the fault-injection tests to kill the process at a chosen point).
+    ``write(folder)`` fills the temporary folder; ``probe`` (inputs, outputs) is stored as
+    ``probe.npz``; then :func:`publish`. ``on_step`` is called with each name in
+    :data:`SAVE_STEPS` (the fault-injection tests kill the process there).
     """
-    base = Path(base)
-    base.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(dir=base, prefix=f"{TEMP_PREFIX}{os.getpid()}-"))
+    step = on_step or (lambda name: None)
+    temp = temp_sibling(base)
+    step("temp-created")
     try:
-        os.chmod(temp, 0o755)  # mkdtemp makes it private; a server may run as another user
-        _reach(on_step, "temp-created")
         write(temp)
-        _reach(on_step, "written")
+        step("written")
         if probe is not None:
-            import numpy as np
-
-            inputs, outputs = probe
-            np.savez(temp / PROBE_NAME, inputs=np.asarray(inputs), outputs=np.asarray(outputs))
-            _reach(on_step, "probe-written")
-        write_manifest(temp)
-        _reach(on_step, "manifest-written")
-        sync_tree(temp)
-        _reach(on_step, "files-synced")
-        target = _publish(temp, base, on_step)
+            np.savez(temp / PROBE_NAME, inputs=probe[0], outputs=probe[1])
+            step("probe-written")
+        return publish(temp, base, on_step)
     except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
+        shutil.rmtree(temp, ignore_errors=True)  # nothing left if the save fails
         raise
-    fsync_dir(base)
-    _reach(on_step, "parent-synced")
-    return target
 
 
 def _probe(model: Any, inputs: Any) -> tuple[Any, Any]:
@@ -288,14 +286,21 @@ def latest_published(base: str | os.PathLike[str]) -> Path:
     return versions[-1][1]
 
 
-def _pid_alive(pid: int) -> bool:
+def writer_pid(name: str) -> int | None:
+    """The process id in a temporary folder's name ``.tmp-<pid>-<random>``, if it has one."""
+    match = re.fullmatch(rf"{re.escape(TEMP_PREFIX)}(\d+)-.*", name)
+    return int(match.group(1)) if match else None
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (signal 0 sends nothing)."""
     if os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows
         return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except PermissionError:  # it exists, but belongs to another user
         return True
     return True
 
@@ -305,24 +310,17 @@ def abandoned(
 ) -> list[Path]:
     """Temporary folders under ``base`` whose writer is gone, or older than ``max_age`` seconds.
 
-    A writer is known to be gone when the process id in the folder's name no longer exists.
-    That test only means something if every writer runs on this machine: for folders on
-    shared storage pass ``same_host=False`` and rely on ``max_age`` alone.
+    A writer is gone when the process id in the folder's name no longer exists; that only means
+    something if every writer runs on this machine: on shared storage pass ``same_host=False``
+    and rely on ``max_age``.
     """
-    base = Path(base)
-    if not base.is_dir():
-        return []
     found = []
-    now = time.time()
-    for child in sorted(base.iterdir()):
-        match = _TEMP_PATTERN.match(child.name)
-        if not match or not child.is_dir():
-            continue
-        too_old = max_age is not None and now - child.stat().st_mtime > max_age
-        pid = match.group(1)
-        writer_gone = same_host and pid is not None and not _pid_alive(int(pid))
-        if too_old or writer_gone:
-            found.append(child)
+    for folder in sorted(Path(base).glob(f"{TEMP_PREFIX}*")):
+        pid = writer_pid(folder.name)
+        writer_gone = same_host and pid is not None and not process_alive(pid)
+        too_old = max_age is not None and time.time() - folder.stat().st_mtime > max_age
+        if folder.is_dir() and (writer_gone or too_old):
+            found.append(folder)
     return found
 
 
@@ -528,8 +526,6 @@ def _load_checkpoint(folder: Path, model: Any) -> tuple[Any, Callable[[Any], Any
 
 
 def _check_probe(folder: Path, predict: Callable[[Any], Any], atol: float) -> str:
-    import numpy as np
-
     from helpers import verify
 
     probe_path = folder / PROBE_NAME
@@ -651,12 +647,16 @@ __all__ = [
     "load_keras_file",
     "load_latest",
     "load_version",
+    "process_alive",
+    "publish",
     "published_versions",
     "save_checkpoint_version",
     "save_keras_version",
     "save_version",
     "short_error",
     "sync_tree",
+    "temp_sibling",
     "unpublished_versions",
     "verify_version",
+    "writer_pid",
 ]

@@ -156,10 +156,11 @@ class Case:
     rehashed: bool = False
 
 
-def flip_byte(path: Path, fraction: float = 0.5) -> None:
-    """Invert one byte at ``fraction`` of the file's length."""
+def flip_byte(path: Path, at_fraction: float = 0.5) -> None:
+    """Invert one byte, the one ``at_fraction`` of the way into the file (0: the first byte,
+    0.5: the middle one)."""
     data = bytearray(path.read_bytes())
-    position = min(int(len(data) * fraction), len(data) - 1)
+    position = min(int(len(data) * at_fraction), len(data) - 1)
     data[position] ^= 0xFF
     path.write_bytes(bytes(data))
 
@@ -602,7 +603,9 @@ def writer_steps(source: Path) -> list[str]:
     ]
 
 
-def _kill_hook(target: str) -> artifacts.StepHook:
+def kill_at(target: str) -> artifacts.StepHook:
+    """An ``on_step`` hook that SIGKILLs this process when the save reaches step ``target``."""
+
     def hook(step: str) -> None:
         if step == target:
             print(f"reached {step}", flush=True)
@@ -724,8 +727,10 @@ def _export_and_die(base: Path, protocol: Any) -> None:
     )
 
 
-def _write(base: Path, source: Path, step: str, *, direct: bool = False) -> None:
-    hook = _kill_hook(step)
+def write_until_killed(base: Path, source: Path, step: str, *, direct: bool = False) -> None:
+    """What the child of :func:`kill_writer` runs: save a copy of ``source`` as the next
+    version under ``base``, and die at ``step``."""
+    hook = kill_at(step)
     if direct:  # the naive way, for comparison: straight into the next numbered folder
         target = paths.next_version_dir(base)
         target.mkdir(parents=True)
@@ -897,7 +902,7 @@ def main(argv: list[str]) -> None:
     if command == "serve":
         _serve(Path(rest[0]))
     elif command in ("write", "write-direct"):
-        _write(Path(rest[0]), Path(rest[1]), rest[2], direct=command == "write-direct")
+        write_until_killed(Path(rest[0]), Path(rest[1]), rest[2], direct=command == "write-direct")
     elif command == "suite":
         print(run_suite(Path(rest[0])).summary())
     else:

@@ -40,7 +40,9 @@ def manifest_path(artifact: str | os.PathLike[str]) -> Path:
     return artifact.with_name(artifact.name + ".sha256")
 
 
-def _files(artifact: Path) -> dict[str, Path]:
+def hashed_files(artifact: Path) -> dict[str, Path]:
+    """The files a manifest lists, ``{relative path: path}``: every file under a folder except
+    the manifest itself, or the one file."""
     if artifact.is_dir():
         return {
             file.relative_to(artifact).as_posix(): file
@@ -55,7 +57,7 @@ def write_manifest(artifact: str | os.PathLike[str]) -> Path:
     artifact = Path(artifact)
     if not artifact.exists():
         raise ArtifactNotFoundError(artifact, "nothing to write a manifest for")
-    lines = [f"{sha256_file(file)}  {name}\n" for name, file in _files(artifact).items()]
+    lines = [f"{sha256_file(file)}  {name}\n" for name, file in hashed_files(artifact).items()]
     target = manifest_path(artifact)
     temporary = target.with_name(target.name + ".tmp")
     temporary.write_text("".join(lines), encoding="utf-8")
@@ -87,7 +89,7 @@ def verify_manifest(artifact: str | os.PathLike[str]) -> int:
     if not artifact.exists():
         raise ArtifactNotFoundError(artifact, "no such file or folder to verify")
     expected = read_manifest(artifact)
-    actual = _files(artifact)
+    actual = hashed_files(artifact)
     problems = [f"missing {name}" for name in expected if name not in actual]
     problems += [f"unexpected {name}" for name in actual if name not in expected]
     problems += [

@@ -6,15 +6,21 @@ suite (tests/test_fault_injection.py and tests/test_kill_points.py).
 
 from __future__ import annotations
 
+import ast
 import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from nbsource import assert_same_code, notebook_definition
 
-from helpers import artifacts, paths
+from helpers import artifacts, integrity, paths
 from helpers.errors import ArtifactError, ArtifactNotFoundError, IncompleteVersionError
 from helpers.integrity import MANIFEST_NAME, IntegrityError
 
@@ -184,3 +190,111 @@ def test_mismatch_messages_show_found_and_expected(tmp_path):
         artifacts._check(tmp_path, "variables", specs[:1], specs)
     assert "found 1 tensors (10) of float32, expected 2 tensors (10) (64, 32)" in str(caught.value)
     artifacts._check(tmp_path, "the input shape", (None, 64), (None, 64))  # equal: no error
+
+
+# --- the notebook shows this code (d2l's rule), and the learner's path works end to end -------
+
+SHOWN_IN_09 = (
+    artifacts.fsync_file,
+    artifacts.fsync_dir,
+    artifacts.sync_tree,
+    integrity.sha256_file,
+    integrity.write_manifest,
+    artifacts.temp_sibling,
+    artifacts.publish,
+    artifacts.save_version,
+    artifacts.writer_pid,
+    artifacts.process_alive,
+    artifacts.abandoned,
+)
+
+
+@pytest.mark.parametrize("function", SHOWN_IN_09, ids=lambda f: f.__name__)
+def test_notebook_09_shows_the_code_the_package_runs(function):
+    assert_same_code("09", function)
+
+
+def test_the_temporary_folder_names_its_writer_and_abandoned_reads_it_back(tmp_path):
+    temp = artifacts.temp_sibling(tmp_path / "versions")
+    assert temp.parent == tmp_path / "versions" and not temp.name.isdigit()
+    assert artifacts.writer_pid(temp.name) == os.getpid()
+    assert artifacts.writer_pid(".tmp-by-hand") is None
+    assert artifacts.writer_pid("12") is None
+    assert artifacts.abandoned(tmp_path / "versions") == []  # its writer (this process) lives
+    assert artifacts.abandoned(tmp_path / "missing") == []
+
+
+def notebook_functions(*names: str) -> str:
+    """The named top-level functions of notebook 09, as one script."""
+    return "\n\n".join(ast.unparse(notebook_definition("09", name)) for name in names)
+
+
+LEARNER_SCRIPT = '''
+import os, re, shutil, signal, sys, tempfile, time, hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from helpers import paths
+from helpers.artifacts import PROBE_NAME, TEMP_PREFIX, StepHook
+from helpers.errors import ArtifactNotFoundError
+from helpers.integrity import CHUNK, MANIFEST_NAME, hashed_files, manifest_path
+
+{functions}
+
+
+class DiesInExport:
+    """A stand-in model whose export writes half a SavedModel, then SIGKILLs the process."""
+
+    def export(self, folder, verbose=True):
+        (Path(folder) / "saved_model.pb").write_bytes(b"half a graph")
+        print("exporting into", Path(folder).name, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Exports:
+    def export(self, folder, verbose=True):
+        (Path(folder) / "saved_model.pb").write_bytes(b"graph")
+
+
+base = Path(sys.argv[1])
+model = DiesInExport() if sys.argv[2] == "die" else Exports()
+print("published", publish_atomically(model, base).name)
+'''
+
+
+@posix_only
+def test_learners_publish_then_clean_up_removes_a_killed_writers_folder(tmp_path):
+    """Exercise 1's publish (built from section 1) killed mid-export, then exercise 4's clean-up
+    (built from section 4's `abandoned`): the dead writer's folder is found and removed."""
+    publish_code = notebook_functions(
+        "fsync_file", "fsync_dir", "sync_tree", "sha256_file", "write_manifest",
+        "temp_sibling", "publish", "publish_atomically",
+    )  # fmt: skip
+    script = tmp_path / "learner.py"
+    script.write_text(LEARNER_SCRIPT.format(functions=publish_code))
+    base = tmp_path / "versions"
+
+    def run(mode: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(script), str(base), mode], capture_output=True, text=True
+        )
+
+    done = run("ok")
+    assert done.returncode == 0 and done.stdout.strip() == "published 1", done.stderr
+    died = run("die")
+    assert died.returncode == -signal.SIGKILL, died.stderr
+    (left,) = [child for child in base.iterdir() if not child.name.isdigit()]
+    assert died.stdout.strip() == f"exporting into {left.name}"
+    assert artifacts.writer_pid(left.name) not in (None, os.getpid())
+
+    namespace = {"os": os, "re": re, "shutil": shutil, "time": time, "Path": Path}
+    namespace.update(TEMP_PREFIX=artifacts.TEMP_PREFIX)
+    exec(notebook_functions("writer_pid", "process_alive", "abandoned"), namespace)
+    exec(notebook_functions("clean_up_dead_writers"), namespace)
+    removed = namespace["clean_up_dead_writers"](base)
+    assert removed == [left] and not left.exists()
+    assert sorted(child.name for child in base.iterdir()) == ["1"]
+    assert integrity.verify_manifest(base / "1") == 1  # the published version is untouched

@@ -29,7 +29,10 @@ def verdict(capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def publish_right(model, base):
-    temp = tempfile.mkdtemp(dir=base, prefix=".tmp-")
+    return publish_into(model, base, tempfile.mkdtemp(dir=base, prefix=f".tmp-{os.getpid()}-"))
+
+
+def publish_into(model, base, temp):
     try:
         model.export(temp, verbose=False)
         integrity.write_manifest(temp)
@@ -62,7 +65,7 @@ def publish_in_system_temp(model, base):
 
 
 def publish_manifest_after_rename(model, base):
-    temp = tempfile.mkdtemp(dir=base, prefix=".tmp-")
+    temp = tempfile.mkdtemp(dir=base, prefix=f".tmp-{os.getpid()}-")
     model.export(temp)
     artifacts.sync_tree(temp)
     target = paths.next_version_dir(base)
@@ -73,7 +76,7 @@ def publish_manifest_after_rename(model, base):
 
 
 def publish_without_flush(model, base):
-    temp = tempfile.mkdtemp(dir=base, prefix=".tmp-")
+    temp = tempfile.mkdtemp(dir=base, prefix=f".tmp-{os.getpid()}-")
     model.export(temp)
     integrity.write_manifest(temp)
     target = paths.next_version_dir(base)
@@ -82,7 +85,7 @@ def publish_without_flush(model, base):
 
 
 def publish_flush_before_manifest(model, base):
-    temp = tempfile.mkdtemp(dir=base, prefix=".tmp-")
+    temp = tempfile.mkdtemp(dir=base, prefix=f".tmp-{os.getpid()}-")
     model.export(temp)
     artifacts.sync_tree(temp)
     integrity.write_manifest(temp)
@@ -93,7 +96,7 @@ def publish_flush_before_manifest(model, base):
 
 
 def publish_without_parent_flush(model, base):
-    temp = tempfile.mkdtemp(dir=base, prefix=".tmp-")
+    temp = tempfile.mkdtemp(dir=base, prefix=f".tmp-{os.getpid()}-")
     model.export(temp)
     integrity.write_manifest(temp)
     artifacts.sync_tree(temp)
@@ -103,7 +106,7 @@ def publish_without_parent_flush(model, base):
 
 
 def publish_always_3(model, base):
-    temp = tempfile.mkdtemp(dir=base, prefix=".tmp-")
+    temp = tempfile.mkdtemp(dir=base, prefix=f".tmp-{os.getpid()}-")
     model.export(temp)
     integrity.write_manifest(temp)
     artifacts.sync_tree(temp)
@@ -116,7 +119,7 @@ def publish_always_3(model, base):
 
 
 def publish_by_copy(model, base):
-    temp = tempfile.mkdtemp(dir=base, prefix=".tmp-")
+    temp = tempfile.mkdtemp(dir=base, prefix=f".tmp-{os.getpid()}-")
     model.export(temp)
     integrity.write_manifest(temp)
     artifacts.sync_tree(temp)
@@ -128,7 +131,7 @@ def publish_by_copy(model, base):
 
 
 def publish_no_clean_up(model, base):
-    temp = tempfile.mkdtemp(dir=base, prefix=".tmp-")
+    temp = tempfile.mkdtemp(dir=base, prefix=f".tmp-{os.getpid()}-")
     model.export(temp)
     integrity.write_manifest(temp)
     artifacts.sync_tree(temp)
@@ -156,7 +159,7 @@ def test_exercise_1_right_answer_and_export_version(tmp_path, capsys):
 @posix_only
 def test_exercise_1_os_sync_flushes_everything(tmp_path, capsys):
     def publish(model, base):
-        temp = tempfile.mkdtemp(dir=base, prefix=".tmp-")
+        temp = tempfile.mkdtemp(dir=base, prefix=f".tmp-{os.getpid()}-")
         try:
             model.export(temp)
             integrity.write_manifest(temp)
@@ -212,6 +215,24 @@ def test_exercise_1_temporary_folder_without_the_prefix(tmp_path, capsys):
 
     assert nb09.exercise_1(publish, tmp_path).solved is False
     assert "start its name with '.tmp-'" in verdict(capsys)
+
+
+def test_exercise_1_temporary_folder_without_the_writers_pid(tmp_path, capsys):
+    """Section 1's convention: without the pid, abandoned() never recognises the folder."""
+
+    def publish(model, base):
+        temp = tempfile.mkdtemp(dir=base, prefix=".tmp-")  # .tmp-XXXX: no process id
+        return publish_into(model, base, temp)
+
+    assert nb09.exercise_1(publish, tmp_path).solved is False
+    assert "put the writer's process id right after '.tmp-'" in verdict(capsys)
+
+
+def test_exercise_1_accepts_the_notebooks_own_functions(tmp_path, capsys):
+    def publish(model, base):
+        return artifacts.save_version(base, lambda folder: model.export(folder, verbose=False))
+
+    assert nb09.exercise_1(publish, tmp_path).solved is True
 
 
 def test_watch_disk_restores_os_functions(tmp_path):

@@ -199,19 +199,26 @@ def _check_publish(
             f"`publish` exported straight into the numbered folder {written.name}: half-way "
             f"through, a reader calling latest_version got {model.reader_saw[-1]!r}, a version "
             "without its variables. Export into a temporary sibling "
-            "(tempfile.mkdtemp(dir=base, prefix='.tmp-')), then rename it."
+            "(temp_sibling(base)), then rename it."
         )
     expect(
         written.parent == base,
         f"`model.export` wrote to {paths.show(written)}, not into the versions folder: create "
-        "the temporary folder next to the versions (tempfile.mkdtemp(dir=base, prefix='.tmp-')), "
+        "the temporary folder next to the versions (temp_sibling(base)), "
         "so the final rename stays on one file system and is one atomic step.",
     )
     expect(
         written.name.startswith(artifacts.TEMP_PREFIX),
         f"the temporary folder is named {written.name!r}: start its name with "
-        f"'{artifacts.TEMP_PREFIX}' (mkdtemp's prefix=), so no reader takes it for a version "
-        "and clean_abandoned finds it if the writer dies.",
+        f"'{artifacts.TEMP_PREFIX}' (temp_sibling(base) does), so no reader takes it for a "
+        "version.",
+    )
+    expect(
+        artifacts.writer_pid(written.name) == os.getpid(),
+        f"the temporary folder is named {written.name!r}: put the writer's process id right "
+        f"after '{artifacts.TEMP_PREFIX}' ('{artifacts.TEMP_PREFIX}<pid>-<random>', as "
+        "temp_sibling(base) does), or abandoned() can never tell that its writer died and the "
+        "folder stays forever.",
     )
     expect(
         error is None,
@@ -227,17 +234,17 @@ def _check_publish(
     expect(
         target.parent == base and target.name.isdigit(),
         f"the temporary folder was renamed to {paths.show(target)}: rename it to the next "
-        "numbered folder, helpers.paths.next_version_dir(base).",
+        "numbered folder, paths.next_version_dir(base).",
     )
     expect(
         target.name == str(number),
         f"{call} published {target.name}, but the next version is {number}: take one more "
-        "than the highest number, at publishing time (helpers.paths.next_version_dir(base)).",
+        "than the highest number, at publishing time (paths.next_version_dir(base)).",
     )
     expect(
         manifest_ok,
         "at the rename, the temporary folder had no manifest that matched its files: write it "
-        "(helpers.integrity.write_manifest(temp)) after the export and before the rename, so "
+        "(write_manifest(temp)) after the export and before the rename, so "
         "every published version carries one.",
     )
     flushed = [path for kind, path in events.log[:position] if kind == "fsync"]
@@ -250,14 +257,14 @@ def _check_publish(
     expect(
         not missing,
         f"not flushed to disk before the rename: {', '.join(missing)}. Call "
-        "helpers.artifacts.sync_tree(temp) after writing the manifest; otherwise a power cut "
+        "sync_tree(temp) after writing the manifest; otherwise a power cut "
         "can leave a published version with empty files.",
     )
     later = [path for kind, path in events.log[position:] if kind == "fsync"]
     synced = any(kind == "sync" for kind, _ in events.log[position:])
     expect(
         synced or (base in later if _FD_PATHS else bool(later)),
-        "flush the versions folder after the rename (helpers.artifacts.fsync_dir(base)), so "
+        "flush the versions folder after the rename (fsync_dir(base)), so "
         "the rename itself survives a power cut.",
     )
     expect(
@@ -574,14 +581,14 @@ def _check_clean_up(clean_up: Callable[[Path], Any], outcome: KillOutcome) -> No
         live.is_dir(),
         f"`clean_up` deleted {artifacts.TEMP_PREFIX}{os.getpid()}-…, whose writer (process "
         f"{os.getpid()}, this notebook's kernel) is still running: its save would fail at the "
-        "rename. Delete only folders whose writer is gone: helpers.artifacts.abandoned(base) "
+        "rename. Delete only folders whose writer is gone: abandoned(base) "
         "lists them.",
     )
     left = [folder.name for folder in dead if folder.exists()]
     expect(
         not left,
         f"after a kill at {outcome.step!r}, `clean_up` left the dead writer's temporary folder "
-        "behind: delete the folders helpers.artifacts.abandoned(base) lists.",
+        "behind: delete the folders abandoned(base) lists.",
     )
     for name, manifest in versions:
         expect(
@@ -593,8 +600,7 @@ def _check_clean_up(clean_up: Callable[[Path], Any], outcome: KillOutcome) -> No
     expect(
         removed is not None
         and sorted(Path(p).resolve() for p in removed) == sorted(p.resolve() for p in dead),
-        f"return the list of folders `clean_up` deleted (clean_abandoned returns it); "
-        f"got {removed!r}.",
+        f"return the list of folders `clean_up` deleted; got {removed!r}.",
     )
 
 
