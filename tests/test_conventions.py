@@ -161,7 +161,8 @@ def test_ends_with_sources(path: Path):
     assert last["cell_type"] == "markdown" and text.lstrip().startswith("## Sources"), (
         f"{path.name}: the last cell must be a '## Sources' section"
     )
-    assert re.search(r"\]\(https://[^)\s]+\)", text), f"{path.name}: Sources has no links"
+    # Markdown links or bare URLs: JupyterLab renders both as links.
+    assert re.search(r"https://\S+", text), f"{path.name}: Sources has no links"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
