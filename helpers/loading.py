@@ -5,16 +5,24 @@ the folder, ``saved_model.pb`` (parsed, not run), the variables index and every 
 (with its checksum) are read first, and whatever is wrong is reported as an
 :class:`~helpers.errors.ArtifactError` naming the path and the problem, instead of a TensorFlow
 error from deep inside the loader.
+
+:func:`load_tflite` and :func:`load_onnx` do the same for deployment files: after cheap checks
+(missing, a folder, empty, the wrong magic bytes), the file is opened and run once on zeros in
+a child process (``python -m helpers.loading probe KIND PATH``), so a runtime that aborts on a
+malformed file takes down the child, not the caller; only then is it opened here.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-from helpers.errors import ArtifactError, NotASavedModelError
+from helpers.errors import ArtifactError, ArtifactNotFoundError, NotASavedModelError
 from helpers.inspection import (
     SignatureInfo,
     keras_archive_members,
@@ -138,3 +146,170 @@ def load_keras(path: str | os.PathLike[str], **kwargs: Any) -> Any:
         raise SavedModelLoadError(
             path, f"Keras could not load it: {type(error).__name__}: {_first_line(error)}"
         ) from error
+
+
+# --- deployment files: .tflite (LiteRT) and .onnx (ONNX Runtime) ------------------------------
+
+RUNTIMES = {"tflite": "LiteRT", "onnx": "ONNX Runtime"}
+PROBE_TIMEOUT_S = 120.0
+
+
+class NotADeploymentModelError(ArtifactError):
+    """The file is not a model the runtime can open (empty, truncated, another format...)."""
+
+
+class RuntimeCrashError(ArtifactError):
+    """Opening the file killed the runtime's process (checked in a child, so not this one)."""
+
+
+def _require_file(path: str | os.PathLike[str], kind: str) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactNotFoundError(path, f"no such .{kind} file")
+    if not path.is_file():
+        raise NotADeploymentModelError(path, f"is a folder; a .{kind} model is a single file")
+    if path.stat().st_size == 0:
+        raise NotADeploymentModelError(path, f"is empty (0 bytes), not a .{kind} model")
+    return path
+
+
+def _check_tflite_header(path: Path) -> None:
+    from helpers.tflite import TFLITE_MAGIC
+
+    with path.open("rb") as file:
+        header = file.read(8)
+    if header[4:8] != TFLITE_MAGIC:
+        raise NotADeploymentModelError(
+            path, "has no TFL3 identifier in bytes 4-8: not a TFLite model (another format?)"
+        )
+
+
+def _open_tflite(path: Path) -> Any:
+    from helpers.tflite import interpreter
+
+    _check_tflite_header(path)
+    try:
+        return interpreter(path)
+    except (ValueError, RuntimeError) as error:
+        raise NotADeploymentModelError(
+            path, f"LiteRT cannot read it (truncated or damaged?): {_first_line(error)}"
+        ) from error
+
+
+def _open_onnx(path: Path) -> Any:
+    import onnxruntime
+
+    try:
+        return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own pybind11 exception types
+        message = _first_line(error).replace(str(path), "the file")
+        if "Protobuf parsing failed" in message or "No graph was found" in message:
+            problem = "is not a readable ONNX protobuf (truncated, damaged or another format?)"
+        else:
+            problem = f"ONNX Runtime refused it: {message}"
+        raise NotADeploymentModelError(path, problem) from error
+
+
+def _run_on_zeros(kind: str, runtime: Any) -> None:
+    """One inference on zeros, batch 1 where the batch is free: what a first request does."""
+    import numpy as np
+
+    if kind == "tflite":
+        for detail in runtime.get_input_details():
+            runtime.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
+        runtime.invoke()
+        return
+    types = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int8)": np.int8}
+    feeds = {
+        spec.name: np.zeros(
+            [d if isinstance(d, int) else 1 for d in spec.shape], types.get(spec.type, np.float32)
+        )
+        for spec in runtime.get_inputs()
+    }
+    runtime.run(None, feeds)
+
+
+def _probe_command(kind: str, path: Path) -> list[str]:
+    return [sys.executable, "-m", "helpers.loading", "probe", kind, str(path)]
+
+
+def _probe_in_child(kind: str, path: Path) -> None:
+    """Open and run ``path`` once in a child process; raise if it fails or crashes there."""
+    try:
+        result = subprocess.run(
+            _probe_command(kind, path),
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise NotADeploymentModelError(
+            path, f"{RUNTIMES[kind]} did not open it within {PROBE_TIMEOUT_S:.0f} s (hang?)"
+        ) from error
+    if result.returncode < 0:
+        name = signal.Signals(-result.returncode).name
+        raise RuntimeCrashError(
+            path, f"opening it crashed {RUNTIMES[kind]} in a child process ({name}); not opened"
+        )
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines()
+        problem = next((line[len("error: ") :] for line in reversed(lines)
+                        if line.startswith("error: ")), None)  # fmt: skip
+        raise NotADeploymentModelError(
+            path,
+            problem
+            or f"{RUNTIMES[kind]} failed in a child process (exit status "
+            f"{result.returncode}): {lines[-1] if lines else 'no message'}",
+        )
+
+
+def _load_deployable(kind: str, path: str | os.PathLike[str], probe: bool) -> Any:
+    checked = _require_file(path, kind)
+    opener = _open_tflite if kind == "tflite" else _open_onnx
+    if kind == "tflite":
+        _check_tflite_header(checked)  # cheap, before starting a child
+    if probe:
+        _probe_in_child(kind, checked)
+    return opener(checked)
+
+
+def load_tflite(path: str | os.PathLike[str], *, probe: bool = True) -> Any:
+    """A LiteRT interpreter (tensors allocated, no default delegates) for a checked ``.tflite``.
+
+    Missing, folder, empty or non-TFLite files raise :class:`NotADeploymentModelError` (or
+    :class:`~helpers.errors.ArtifactNotFoundError`) naming the path and the problem; with
+    ``probe`` (the default) the file is first opened and run once in a child process, and a
+    crash there raises :class:`RuntimeCrashError`.
+    """
+    return _load_deployable("tflite", path, probe)
+
+
+def load_onnx(path: str | os.PathLike[str], *, probe: bool = True) -> Any:
+    """An ONNX Runtime ``InferenceSession`` (CPU) for a checked ``.onnx`` file.
+
+    The same checks and errors as :func:`load_tflite`.
+    """
+    return _load_deployable("onnx", path, probe)
+
+
+def _probe_main(kind: str, path: str) -> int:
+    """The child's side of :func:`_probe_in_child`: open, run once, report; exit status 2."""
+    try:
+        checked = _require_file(path, kind)
+        opener = _open_tflite if kind == "tflite" else _open_onnx
+        _run_on_zeros(kind, opener(checked))
+    except ArtifactError as error:
+        print(f"error: {error.problem}", file=sys.stderr)
+        return 2
+    except Exception as error:  # any runtime failure on the zeros is reported, not raised
+        print(f"error: {RUNTIMES[kind]} failed on a zero input: {_first_line(error)}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4 or sys.argv[1] != "probe" or sys.argv[2] not in RUNTIMES:
+        sys.exit("usage: python -m helpers.loading probe {tflite,onnx} PATH")
+    sys.exit(_probe_main(sys.argv[2], sys.argv[3]))
