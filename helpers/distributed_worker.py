@@ -4,7 +4,8 @@ It reads its role from ``TF_CONFIG`` (set by :mod:`helpers.distributed`), trains
 digits MLP under ``tf.distribute.MultiWorkerMirroredStrategy`` in a custom loop (Keras 3.15's
 ``fit`` fails with several workers), keeps a checkpoint backup after every epoch, resumes from
 it when restarted, and saves the model. Worker 0 is the chief: it alone writes to the real
-paths; every other worker writes the same files to a temporary folder of its own and removes it.
+paths; every other worker writes the same files to a temporary folder of its own and removes it
+(:func:`is_chief`, :func:`temp_dir` and :func:`write_path`, written out in notebook 08).
 
 Every run is bounded: a watchdog ends the process with exit code :data:`TIMEOUT_EXIT` after
 ``--timeout`` seconds, whatever it is doing (for example waiting on a peer that died).
@@ -40,9 +41,22 @@ def chief_paths(job_dir: Path) -> dict[str, Path]:
     return {"backup": job_dir / "backup", "model": job_dir / "model.keras"}
 
 
-def temp_dir(job_dir: Path, index: int) -> Path:
-    """The temporary folder non-chief worker ``index`` writes to (and removes)."""
-    return job_dir / f"tmp_worker{index}"
+def is_chief(task_type: str, task_id: int) -> bool:
+    """True for the task that writes the real files: worker 0, in a cluster without a "chief"."""
+    return task_type == "worker" and task_id == 0
+
+
+def temp_dir(parent: Path, task_type: str, task_id: int) -> Path:
+    """The temporary folder, inside ``parent``, that a non-chief task writes to and removes."""
+    return parent / f"tmp_{task_type}{task_id}"
+
+
+def write_path(real_path: Path, task_type: str, task_id: int) -> Path:
+    """Where a task writes what belongs at ``real_path``: the chief writes ``real_path``
+    itself; any other task the same name inside its own temporary folder beside it."""
+    if is_chief(task_type, task_id):
+        return real_path
+    return temp_dir(real_path.parent, task_type, task_id) / real_path.name
 
 
 def weights_digest(weights: Sequence[Any]) -> str:
@@ -86,7 +100,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "TF_CONFIG" not in os.environ:
         raise RuntimeError("TF_CONFIG is not set: start workers with helpers.distributed")
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
-    is_chief = index == 0  # no "chief" task in the cluster: worker 0 plays the chief
 
     def say(message: str) -> None:
         print(f"worker {index}: {message}", flush=True)
@@ -97,7 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # Must come before any other TensorFlow call: it starts this task's gRPC server.
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    say(f"{'chief' if is_chief else 'worker'}, {strategy.num_replicas_in_sync} replicas in sync")
+    task_type, task_id = strategy.cluster_resolver.task_type, strategy.cluster_resolver.task_id
+    chief = is_chief(task_type, task_id)
+    say(f"{'chief' if chief else 'worker'}, {strategy.num_replicas_in_sync} replicas in sync")
 
     dataset = digits_dataset()
     with strategy.scope():
@@ -105,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model.optimizer.build(model.trainable_variables)
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     if args.show_fit_error:
-        say("model.fit: " + fit_error(model, dataset))
+        say("model.fit " + fit_error(model, dataset))
 
     # The backup: a checkpoint of model, optimizer and epoch counter after every epoch.
     def done() -> int:
@@ -113,8 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch)
     backup_dir = chief_paths(args.job_dir)["backup"]
-    scratch = temp_dir(args.job_dir, index)
-    write_dir = backup_dir if is_chief else scratch / "backup"
+    write_dir = write_path(backup_dir, task_type, task_id)
     manager = tf.train.CheckpointManager(checkpoint, write_dir, max_to_keep=1)
     latest = tf.train.latest_checkpoint(backup_dir)  # every worker reads the chief's backup
     if latest:
@@ -130,20 +144,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         losses.append(train_epoch(distributed))
         epoch.assign_add(1)
         manager.save(checkpoint_number=done())  # every worker saves: it may need them all
-        if not is_chief:
-            shutil.rmtree(scratch)
+        if not chief:
+            shutil.rmtree(write_dir.parent)
         say(f"epoch {done()} done, backup saved")
-        if not is_chief and done() == args.pause_after_epoch:
+        if not chief and done() == args.pause_after_epoch:
             pause(args.job_dir, backup_dir, done(), say)
 
-    model_path = chief_paths(args.job_dir)["model"] if is_chief else scratch / "model.keras"
+    model_path = write_path(chief_paths(args.job_dir)["model"], task_type, task_id)
     model_path.parent.mkdir(parents=True, exist_ok=True)
     model.save(model_path)
-    if is_chief:
+    if chief:
         shutil.rmtree(backup_dir)  # the job is complete: the backup has served its purpose
         say("saved the model; removed the backup")
     else:
-        shutil.rmtree(scratch)
+        shutil.rmtree(model_path.parent)
         say("saved the model to a temporary folder; removed it")
 
     result = {
@@ -168,16 +182,25 @@ def digits_dataset() -> tf.data.Dataset:
     )
 
 
-def fit_error(model: keras.Model, dataset: tf.data.Dataset) -> str:
-    """What ``model.fit`` raises under ``MultiWorkerMirroredStrategy`` with several workers.
+FIT_FAILS = (
+    "fails (ValueError): Keras met a PerReplica value, one tensor per replica, where it needed "
+    "a single tensor (keras-team/keras#20585); training with a custom loop instead"
+)
 
-    (Keras 3 issue keras-team/keras#20585.) Returns ``"ErrorType: first line"``, or
-    ``"works"`` if a newer Keras trains.
+
+def fit_error(model: keras.Model, dataset: tf.data.Dataset) -> str:
+    """What ``model.fit`` does under ``MultiWorkerMirroredStrategy`` with several workers.
+
+    Returns :data:`FIT_FAILS` for the known failure (Keras 3 issue keras-team/keras#20585),
+    ``"works"`` if a newer Keras trains, or ``"fails (ErrorType): first line"`` otherwise.
     """
     try:
         model.fit(dataset.take(1), epochs=1, verbose=0)
     except (ValueError, TypeError) as error:
-        return f"{type(error).__name__}: {str(error).splitlines()[0][:60]}"
+        message = str(error)
+        if isinstance(error, ValueError) and "PerReplica" in message and "convert" in message:
+            return FIT_FAILS
+        return f"fails ({type(error).__name__}): {message.splitlines()[0][:80]}"
     return "works"
 
 

@@ -182,7 +182,7 @@ def _from_environment(tf_config, job_dir):
     [
         ("backup", "backup", "should be a function"),
         (lambda c, j: Path(j) / "backup", "backup", "task worker/1 is not the chief"),
-        (_index_zero_is_chief, "backup", "worker 0 is an ordinary worker (section 5)"),
+        (_index_zero_is_chief, "backup", "worker 0 is an ordinary worker (TensorFlow's rule)"),
         (
             lambda c, j: (
                 _answer(c, j)
@@ -190,7 +190,7 @@ def _from_environment(tf_config, job_dir):
                 else Path(j) / "tmp_worker9/backup"
             ),
             "backup",
-            "each worker's temporary folder is named after its own index",
+            "each task's temporary folder is named after its own type and index",
         ),
         (
             lambda c, j: (

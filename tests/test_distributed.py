@@ -369,10 +369,52 @@ def test_weights_digest_tells_weights_apart() -> None:
 
 def test_only_the_chief_writes_the_real_paths(tmp_path: Path) -> None:
     real = worker.chief_paths(tmp_path)
-    scratch = worker.temp_dir(tmp_path, 1)
     assert real == {"backup": tmp_path / "backup", "model": tmp_path / "model.keras"}
-    assert scratch.parent == tmp_path and scratch not in real.values()
-    assert worker.temp_dir(tmp_path, 2) != scratch
+    for path in real.values():
+        assert worker.write_path(path, "worker", 0) == path
+        for task_id in (1, 2):
+            temporary = worker.write_path(path, "worker", task_id)
+            assert temporary == tmp_path / f"tmp_worker{task_id}" / path.name
+            assert temporary.parent == worker.temp_dir(tmp_path, "worker", task_id)
+    assert worker.temp_dir(tmp_path, "worker", 1) != worker.temp_dir(tmp_path, "worker", 2)
+
+
+def test_is_chief_agrees_with_tensorflow_without_a_chief_task() -> None:
+    from tensorflow.python.distribute import multi_worker_util
+
+    cluster = {"worker": ["a:1", "b:2", "c:3"]}
+    for task_id in range(3):
+        expected = multi_worker_util.is_chief(cluster, "worker", task_id)
+        assert worker.is_chief("worker", task_id) is expected
+
+
+def test_notebook_08_shows_the_chief_aware_code() -> None:
+    from nbsource import assert_same_code
+
+    for function in (worker.is_chief, worker.temp_dir, worker.write_path):
+        assert_same_code("08", function)
+
+
+def test_fit_error_explains_the_known_failure() -> None:
+    class PerReplicaFails:
+        def fit(self, *args: object, **kwargs: object) -> None:
+            raise ValueError("Attempt to convert a value (PerReplica:{ 0: ...}) to a Tensor.")
+
+    class OtherFails:
+        def fit(self, *args: object, **kwargs: object) -> None:
+            raise TypeError("something else\nsecond line")
+
+    class Trains:
+        def fit(self, *args: object, **kwargs: object) -> None:
+            return None
+
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.range(2)
+    assert worker.fit_error(PerReplicaFails(), dataset) == worker.FIT_FAILS
+    assert "PerReplica:{" not in worker.FIT_FAILS  # a sentence, not a clipped traceback
+    assert worker.fit_error(OtherFails(), dataset) == "fails (TypeError): something else"
+    assert worker.fit_error(Trains(), dataset) == "works"
 
 
 def test_worker_refuses_to_run_without_tf_config(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -161,7 +161,7 @@ def writes_to(config: str, job_dir: Path) -> Path:
         chief = task["type"] == "worker" and task["index"] == 0
     if chief:
         return worker_script.chief_paths(job_dir)["backup"]
-    return worker_script.temp_dir(job_dir, task["index"]) / "backup"
+    return worker_script.temp_dir(job_dir, task["type"], task["index"]) / "backup"
 
 
 def _clusters() -> list[dict[str, list[str]]]:
@@ -184,24 +184,25 @@ def _why_wrong(got: Path, config: str, job_dir: Path) -> str:
     expected = writes_to(config, job_dir)
     if expected == real:
         who = "the 'chief' task is the chief" if has_chief else "without a 'chief' task, worker 0"
-        return f"{task}: {who} writes the real backup folder, `chief_paths(job_dir)['backup']`."
+        return f"{task}: {who} writes the real backup folder, `job_dir / 'backup'`."
     if got == real:
         if has_chief and kind == "worker" and index == 0:
             return (
                 f"{task}: with a 'chief' task in the cluster, that task is the chief and "
-                "worker 0 is an ordinary worker (section 5): it writes to its temporary folder."
+                "worker 0 is an ordinary worker (TensorFlow's rule): it writes to its temporary "
+                "folder."
             )
         return (
             f"{task} is not the chief: if it wrote the real backup folder, several workers "
             "would write the same files at once. It writes into its own temporary folder."
         )
-    if got == worker_script.temp_dir(job_dir, index):
+    if got == worker_script.temp_dir(job_dir, kind, index):
         return (
             f"{task}: that is its temporary folder, but the CheckpointManager writes into "
-            "`backup` inside it (`temp_dir(job_dir, index) / 'backup'`)."
+            "`backup` inside it (`temp_dir(job_dir, task_type, task_id) / 'backup'`)."
         )
     if got.parent.parent == job_dir and got.name == "backup":
-        return f"{task}: each worker's temporary folder is named after its own index."
+        return f"{task}: each task's temporary folder is named after its own type and index."
     return f"{task}: your function returned {_shown(got, job_dir)}."
 
 
@@ -249,7 +250,7 @@ def exercise_2(backup_dir: Any, restart_reads: Any, job_dir: str | os.PathLike[s
     )
     reads = Path(restart_reads)
     expect(
-        not (reads.name == "backup" and reads.parent.name.startswith("tmp_worker")),
+        not (reads.name == "backup" and reads.parent.name.startswith("tmp_")),
         "A temporary folder is removed after every save, and on a real cluster it is on the "
         "worker's own disk: a restarted worker restores from the chief's backup.",
     )
@@ -287,14 +288,14 @@ def exercise_3(
     path = Path(model_file)
     chief_file = worker_script.chief_paths(job)["model"]
     expect(
-        worker_script.temp_dir(job, 1) not in path.parents,
+        worker_script.temp_dir(job, "worker", 1) not in path.parents,
         "Worker 1 saved its copy into its temporary folder and removed it at once: only the "
         "chief's file is left.",
     )
     expect(
         path.resolve() == chief_file.resolve(),
         f"{path.name} is not the file the workers wrote: the chief saved the job's model to "
-        "`worker_script.chief_paths(job_dir)['model']`.",
+        "`job_dir / 'model.keras'`.",
     )
     expect(
         isinstance(elsewhere, keras.Model),
