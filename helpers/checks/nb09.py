@@ -411,18 +411,19 @@ def exercise_2(
             if error is None and name == "no_manifest":
                 raise Hint(
                     f"it accepted {label}: nothing vouches for its files. Refuse it "
-                    "(helpers.integrity.verify_manifest raises IntegrityError when the manifest "
-                    "is missing)."
+                    "(helpers.integrity.read_manifest raises IntegrityError when there is no "
+                    "manifest)."
                 )
             if error is None and name == "flipped":
                 raise Hint(
-                    f"it accepted {label}: call helpers.integrity.verify_manifest(folder) first."
+                    f"it accepted {label}: first recompute the manifest and compare it with the "
+                    "stored one, as section 2 does (sha256_file over hashed_files(folder))."
                 )
             expect(
                 error is not None,
                 f"it accepted {label}: the model loads and runs but computes something else. "
-                "After loading, compare the stored probe: helpers.verify.assert_same("
-                "probe['outputs'], model.serve(probe['inputs'])).",
+                "After loading, compare the stored probe: np.array_equal("
+                "model.serve(probe['inputs']).numpy(), probe['outputs']), and raise if not.",
             )
             if name != "disagreeing_probe" and read:
                 raise Hint(
