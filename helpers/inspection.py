@@ -12,7 +12,7 @@ from helpers.errors import ArtifactNotFoundError, NotAKerasArchiveError, NotASav
 
 SAVEDMODEL_ROLES = {
     "saved_model.pb": "the program: graph functions, signatures, object tree",
-    "fingerprint.pb": "hashes that identify this export (not a file checksum)",
+    "fingerprint.pb": "64-bit hashes that identify this export; nothing verifies them at load",
     "keras_metadata.pb": "Keras 2 layer metadata (legacy)",
     "variables/variables.index": "table of contents: which variable is where",
     "assets": "extra files the graph reads (vocabularies, label lists)",

@@ -1,15 +1,17 @@
-"""The kit's small digits classifier, built and trained the same way wherever it is needed."""
+"""The kit's small digits classifier, built and trained the same way wherever it is needed.
+
+Notebook 01 writes :func:`digits_mlp` out in a cell and trains it there; a unit test
+(``tests/test_models.py``) proves the cell and this module are the same code and, from the
+same seed, give the same weights. Later notebooks import it from here.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import keras
 
 from helpers.data import Digits, load_digits
 
-if TYPE_CHECKING:
-    import keras
-
-INPUT_NAME = "pixels"  # the serving signature's input key comes from this name
+INPUT_NAME = "pixels"  # digits_mlp's input name: the serving signature's input key
 EPOCHS = 20
 BATCH_SIZE = 32
 
@@ -17,11 +19,9 @@ BATCH_SIZE = 32
 def digits_mlp(hidden_units: int = 32, dropout: float = 0.0) -> keras.Model:
     """A compiled two-layer MLP for the 64-pixel digits, on a named ``keras.Input``.
 
-    With ``dropout > 0`` a ``Dropout`` layer follows the hidden layer.
+    With ``dropout > 0`` a ``Dropout`` layer follows the hidden layer (notebook 04).
     """
-    import keras
-
-    inputs = keras.Input(shape=(64,), name=INPUT_NAME)
+    inputs = keras.Input(shape=(64,), name="pixels")  # the name becomes the input key
     hidden = keras.layers.Dense(hidden_units, activation="relu", name="hidden")(inputs)
     if dropout > 0:
         hidden = keras.layers.Dropout(dropout, name="dropout")(hidden)
@@ -41,9 +41,8 @@ def train_digits_mlp(
     """Build and train :func:`digits_mlp` from ``seed``: the same weights on every run.
 
     Returns the model and its history (loss and accuracy per epoch, train and validation).
+    Notebook 01 runs the same steps in its cells.
     """
-    import keras
-
     digits = digits or load_digits()
     keras.utils.set_random_seed(seed)  # independent of whatever ran before in the process
     model = digits_mlp()

@@ -59,8 +59,20 @@ def test_exercise_1_placeholder(versions, capsys):
         (lambda base: fake_export(base / "4", b"epoch 27"), "2", "returns folder 4, not 2"),
         (lambda base: fake_export(base / "4", b"epoch 25"), "4", "train `model` for two more"),
         (lambda base: (base / "4").mkdir(), "4", "newest folder, 4, is incomplete"),
+        (
+            lambda base: (fake_export(base / "4", b"epoch 27"), (base / ".5.partial").mkdir()),
+            "4",
+            ".5.partial is a half-finished publish",
+        ),
     ],
-    ids=["no-new-export", "crashed-folder", "old-latest", "same-weights", "export-unfinished"],
+    ids=[
+        "no-new-export",
+        "crashed-folder",
+        "old-latest",
+        "same-weights",
+        "export-unfinished",
+        "publish-unfinished",
+    ],
 )
 def test_exercise_1_wrong_answers_get_specific_hints(versions, capsys, setup, answer, hint):
     setup(versions)

@@ -27,14 +27,20 @@ def exercise_1(
     answer, versions, crashed = Path(latest_folder), Path(versions), Path(crashed)
     expect(
         paths.is_complete_savedmodel(crashed) is False,
-        f"Folder {crashed.name} was the crashed export and must stay as it is: a new export goes "
-        "into helpers.paths.next_version_dir(versions), which picks a new number.",
+        f"Folder {crashed.name} was the crashed export and must stay as it is: publish the new "
+        "export with export_version(model, versions), which picks a new number.",
+    )
+    leftovers = sorted(child.name for child in versions.glob(".*.partial") if child.is_dir())
+    expect(
+        not leftovers,
+        f"{', '.join(leftovers)} is a half-finished publish: export with export_version(model, "
+        "versions), which writes the folder under a temporary name and renames it when complete.",
     )
     numbered = paths.version_dirs(versions)
     expect(
         bool(numbered) and numbered[-1][1].resolve() != crashed.resolve(),
         f"There is no version after the crashed folder {crashed.name} yet: train `model`, then "
-        "export it into helpers.paths.next_version_dir(versions).",
+        "publish it with export_version(model, versions).",
     )
     expect(
         answer.resolve() != crashed.resolve(),
@@ -48,7 +54,7 @@ def exercise_1(
     expect(
         paths.is_complete_savedmodel(numbered[-1][1]),
         f"The newest folder, {numbered[-1][1].name}, is incomplete: did the export finish? "
-        "Run model.export(folder, verbose=False) again into a new version folder.",
+        "Publish it again with export_version(model, versions).",
     )
     expect(
         answer.resolve() == expected.resolve(),
@@ -68,7 +74,7 @@ def exercise_1(
         )
     return (
         f"latest_version returns {paths.show(expected)}. Folder {crashed.name} is skipped (no "
-        "saved_model.pb), and next_version_dir never reuses a number, even a broken one."
+        "saved_model.pb), and export_version never reuses a number, even a broken one."
     )
 
 
@@ -112,8 +118,8 @@ def exercise_2(
     expect(isinstance(input_key, str), "input_key should be a string, the key's name.")
     expect(
         input_key not in named,
-        f"{input_key!r} is the key of the named model; read the new export's signatures with "
-        "helpers.inspection.savedmodel_signatures(unnamed_export).",
+        f"{input_key!r} is the key of the named model; read the new export's signature: "
+        "tf.saved_model.load(...).signatures['serving_default'].structured_input_signature.",
     )
     expect(
         input_key != "inputs",
@@ -122,8 +128,8 @@ def exercise_2(
     )
     expect(
         input_key == actual,
-        f"The export's serving_default input is not called {input_key!r}: print "
-        "helpers.inspection.format_signatures(...) for unnamed_export and read the input line.",
+        f"The export's serving_default input is not called {input_key!r}: read the keys of "
+        "structured_input_signature of unnamed_export's 'serving_default' signature.",
     )
     return (
         f"Without name=, the input key is {actual!r}, a name Keras made up. A client must send "
