@@ -1,8 +1,9 @@
-"""Training that saves as it goes (notebook 04): interrupt a ``fit`` run, resume it elsewhere.
+"""Training that saves as it goes (written out in notebook 04): interrupt a ``fit``, resume.
 
 ``python -m helpers.training BACKUP_DIR MODEL_OUT [--dropout R] [--seed-state]
-[--interrupt-after N]`` trains :func:`resumable_mlp` with ``keras.callbacks.BackupAndRestore``
-in its own process, the way a training job on a machine that can crash would run. With
+[--interrupt-after N]`` trains the kit's digits MLP (``helpers.models.digits_mlp``) with
+``keras.callbacks.BackupAndRestore`` in its own process, the way a training job on a machine
+that can crash would run. With
 ``--interrupt-after N`` a callback raises :class:`TrainingInterrupted` at the end of epoch N,
 after the backup of that epoch is written, and the process exits with status
 :data:`INTERRUPTED_EXIT`. Run it again without the flag and it resumes from the backup and
@@ -92,14 +93,6 @@ class SeedStateBackup(keras.callbacks.Callback):
         np.save(self.path, np.stack([np.asarray(v) for v in seed_states(self.model)]))
 
 
-def resumable_mlp(dropout: float = 0.0) -> keras.Model:
-    """The kit's digits MLP (``helpers.models.digits_mlp``), with Dropout when ``dropout > 0``.
-
-    Built (it has an ``Input``), which ``BackupAndRestore`` requires, and compiled.
-    """
-    return digits_mlp(dropout=dropout)
-
-
 def train(
     backup_dir: str | os.PathLike[str],
     *,
@@ -109,7 +102,7 @@ def train(
     epochs: int = EPOCHS,
     digits: Digits | None = None,
 ) -> keras.Model:
-    """Seed, build :func:`resumable_mlp`, ``fit`` it with ``BackupAndRestore(backup_dir)``.
+    """Seed, build the digits MLP, ``fit`` it with ``BackupAndRestore(backup_dir)``.
 
     Trains on the first :data:`TRAIN_SAMPLES` training digits. With op determinism on, the same
     call in any process trains the same weights, resumed or not (without Dropout, or with
@@ -117,7 +110,7 @@ def train(
     """
     digits = digits or load_digits()
     keras.utils.set_random_seed(SEED)
-    model = resumable_mlp(dropout)
+    model = digits_mlp(dropout=dropout)  # built (it has an Input), as BackupAndRestore needs
     callbacks: list[keras.callbacks.Callback] = [keras.callbacks.BackupAndRestore(backup_dir)]
     if seed_state:
         callbacks.append(SeedStateBackup(backup_dir))

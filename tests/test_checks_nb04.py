@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from helpers.checks import nb04
-from helpers.training import resumable_mlp
+from helpers.models import digits_mlp
 
 # Best val_accuracy first reached at epoch 3 (tied at 5); lowest val_loss at epoch 4.
 HISTORY = {
@@ -54,7 +54,7 @@ def test_exercise_1_reaches_its_generic_hint(capsys):
 
 def _trained_like():
     """A model as a backup would hold it: weights moved away from the initial ones, step 20."""
-    model = resumable_mlp()
+    model = digits_mlp()
     model.optimizer.build(model.trainable_variables)
     for variable in model.trainable_variables:
         variable.assign(np.asarray(variable) + 1.0)
@@ -71,7 +71,7 @@ def backup(tmp_path_factory):
 
 
 def _loaded(folder, *, build=True):
-    model = resumable_mlp()
+    model = digits_mlp()
     if build:
         model.optimizer.build(model.trainable_variables)
     model.load_weights(folder / nb04.BACKUP_WEIGHTS)
@@ -94,7 +94,7 @@ def test_exercise_2_placeholder(backup, capsys):
 
 
 def test_exercise_2_finished_fit_left_no_backup(tmp_path, capsys):
-    assert nb04.exercise_2(1, resumable_mlp(), tmp_path / "gone").solved is False
+    assert nb04.exercise_2(1, digits_mlp(), tmp_path / "gone").solved is False
     assert "a `fit` that finishes deletes it" in capsys.readouterr().out
 
 
@@ -111,7 +111,7 @@ def test_exercise_2_finished_fit_left_no_backup(tmp_path, capsys):
 def test_exercise_2_wrong_answers(backup, capsys, epochs_done, restored, hint):
     models = {
         "loaded": lambda: _loaded(backup),
-        "fresh": resumable_mlp,
+        "fresh": digits_mlp,
         "unbuilt": lambda: _loaded(backup, build=False),
     }
     if restored == "unbuilt":  # Keras warns, and the check names the cause

@@ -11,6 +11,7 @@ import pytest
 from helpers import training  # helpers first: it quiets TensorFlow before TF is imported
 from helpers.data import Digits
 from helpers.errors import ArtifactError, ArtifactNotFoundError
+from helpers.models import digits_mlp
 
 
 @pytest.fixture(scope="module")
@@ -60,15 +61,15 @@ def test_dropout_needs_the_seed_state_to_resume_exactly(tmp_path: Path, tiny: Di
 
 
 def test_seed_states_are_the_variables_weights_leave_out():
-    assert training.seed_states(training.resumable_mlp()) == []
-    (state,) = training.seed_states(training.resumable_mlp(dropout=0.2))
+    assert training.seed_states(digits_mlp()) == []
+    (state,) = training.seed_states(digits_mlp(dropout=0.2))
     assert state.name == "seed_generator_state"
 
 
 def test_seed_state_backup_refuses_a_file_for_another_model(tmp_path: Path):
     np.save(tmp_path / training.SEED_STATE_FILE, np.zeros((2, 2), dtype=np.int64))
     callback = training.SeedStateBackup(tmp_path)
-    callback.set_model(training.resumable_mlp(dropout=0.2))
+    callback.set_model(digits_mlp(dropout=0.2))
     with pytest.raises(ArtifactError, match="holds 2 seed states but the model has 1"):
         callback.on_train_begin()
 
@@ -119,3 +120,34 @@ def test_checkpoint_epoch():
     assert training.checkpoint_epoch("dir/epoch07-val_loss0.320.weights.h5") == 7
     with pytest.raises(ArtifactError):
         training.checkpoint_epoch("latest.weights.h5")
+
+
+@pytest.mark.parametrize(
+    "name", ["TrainingInterrupted", "InterruptAfter", "train", "seed_states", "SeedStateBackup"]
+)
+def test_notebook_04_shows_the_code_the_package_runs(name: str):
+    from nbsource import assert_same_code
+
+    assert_same_code("04", getattr(training, name))
+
+
+def test_notebook_04_uses_the_package_constants():
+    import ast
+
+    from nbsource import code_cells
+
+    values = {}
+    for text in code_cells("04"):
+        for node in ast.parse(text).body:
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    names = target.elts if isinstance(target, ast.Tuple) else [target]
+                    for index, name in enumerate(names):
+                        if isinstance(name, ast.Name):
+                            value = node.value
+                            if isinstance(value, ast.Tuple):
+                                value = value.elts[index]
+                            if isinstance(value, ast.Constant):
+                                values[name.id] = value.value
+    for constant in ("EPOCHS", "TRAIN_SAMPLES", "SEED", "SEED_STATE_FILE"):
+        assert values[constant] == getattr(training, constant), constant

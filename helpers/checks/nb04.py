@@ -94,9 +94,9 @@ def exercise_2(epochs_done: Any, restored: Any, backup_dir: str | os.PathLike[st
         all(hasattr(restored, name) for name in ("weights", "optimizer")),
         "`restored` should be the Keras model you loaded the backup into.",
     )
-    from helpers.training import resumable_mlp  # keras: imported only when this check runs
+    from helpers.models import digits_mlp  # keras: imported only when this check runs
 
-    expected = resumable_mlp()
+    expected = digits_mlp()
     expected.optimizer.build(expected.trainable_variables)
     expected.load_weights(folder / BACKUP_WEIGHTS)
     expect(
@@ -106,7 +106,7 @@ def exercise_2(epochs_done: Any, restored: Any, backup_dir: str | os.PathLike[st
             for a, b in zip(restored.weights, expected.weights, strict=True)
         ),
         f"The weights differ from {BACKUP_WEIGHTS}: call `load_weights` on a fresh "
-        "`helpers.training.resumable_mlp()` with that file.",
+        "`digits_mlp()` with that file.",
     )
     steps = int(expected.optimizer.iterations)
     expect(
