@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -47,46 +46,100 @@ def reference(tmp_path_factory):
     return _run(tmp_path_factory.mktemp("reference"))
 
 
-def _restored(value: float) -> Tiny:
-    module = Tiny()
-    _set(module, value)
-    return module
+def _training_objects(built: bool = True) -> dict:
+    """Model, Adam (built or not), step and iterator: the children a training checkpoint has."""
+    import keras
+
+    model = Tiny()
+    optimizer = keras.optimizers.Adam(0.1)
+    if built:
+        optimizer.build(model.trainable_variables)
+    return {
+        "model": model,
+        "optimizer": optimizer,
+        "step": tf.Variable(0, dtype=tf.int64),
+        "iterator": iter(tf.data.Dataset.range(5)),
+    }
 
 
-def test_exercise_1_right_answer(reference, capsys):
-    folder = reference.manager.directory
-    assert nb02.exercise_1(_restored(0.16), 160, folder).solved is True
-    assert nb02.exercise_1(_restored(0.16), np.int64(160), folder).solved is True
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> SimpleNamespace:
+    """A run that saved at steps 140, 160, 180, its weights and Adam's slots different each time."""
+    children = _training_objects()
+    model, optimizer = children["model"], children["optimizer"]
+    checkpoint = tf.train.Checkpoint(**children)
+    folder = tmp_path_factory.mktemp("trained")
+    manager = tf.train.CheckpointManager(checkpoint, str(folder), max_to_keep=3)
+    for number in (140, 160, 180):
+        _set(model, number / 1000)
+        grads = [tf.fill(v.shape, number / 100) for v in model.trainable_variables]
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        children["step"].assign(number)
+        manager.save(checkpoint_number=number)
+    return SimpleNamespace(model=model, manager=manager, checkpoint=checkpoint)
+
+
+def _restore(
+    trained: SimpleNamespace, number: int, *, built: bool = True, **drop
+) -> tf.train.Checkpoint:
+    children = {k: v for k, v in _training_objects(built).items() if k not in drop}
+    checkpoint = tf.train.Checkpoint(**children)
+    (prefix,) = [p for p in trained.manager.checkpoints if p.endswith(f"-{number}")]
+    checkpoint.restore(prefix).expect_partial()
+    return checkpoint
+
+
+def test_exercise_1_right_answers(trained, capsys):
+    assert nb02.exercise_1(_restore(trained, 160), trained).solved is True
+    # a learner's own objects, restored through a manager's list, also pass
+    children = _training_objects()
+    mine = tf.train.Checkpoint(**children)
+    mine.restore(trained.manager.checkpoints[1]).assert_consumed()
+    assert nb02.exercise_1(mine, trained).solved is True
     assert capsys.readouterr().out.count("✅ Exercise 2.1") == 2
 
 
-def test_exercise_1_placeholder(reference, capsys):
-    assert nb02.exercise_1(None, None, reference.manager.directory).solved is False
-    assert nb02.exercise_1(_restored(0.16), ..., reference.manager.directory).solved is False
-    out = capsys.readouterr().out.splitlines()
-    assert "is not solved yet: set `restored_model`" in out[0]
-    assert "is not solved yet: set `restored_step`" in out[1]
+def test_exercise_1_placeholder(trained, capsys):
+    assert nb02.exercise_1(None, trained).solved is False
+    assert "is not solved yet: set `restored_checkpoint`" in capsys.readouterr().out
+
+
+def _changed_after_restore(trained):
+    checkpoint = _restore(trained, 160)
+    checkpoint.model.b2.assign_add(tf.ones_like(checkpoint.model.b2))
+    return checkpoint
+
+
+def _step_typed_in(trained):
+    checkpoint = tf.train.Checkpoint(**_training_objects())
+    checkpoint.step.assign(160)
+    return checkpoint
 
 
 @pytest.mark.parametrize(
-    ("model", "step", "hint"),
+    ("make", "hint"),
     [
-        (_restored(0.18), 180, "ckpt-180, the latest: pick the prefix that ends in -160"),
-        (_restored(0.14), 140, "weights of ckpt-140: pick the prefix"),
-        (_restored(0.0), 160, "match none of the kept checkpoints"),
-        (_restored(0.16), 0, "`restored_step` is 0"),
-        (_restored(0.16), "160", "should be a whole number"),
-        ("a checkpoint", 160, "should be the DigitsModule you restored into"),
+        (lambda t: _restore(t, 160, built=False), "build the optimizer on the model's variables"),
+        (lambda t: _restore(t, 180), "You restored ckpt-180, the latest: pick the prefix"),
+        (lambda t: _restore(t, 140), "You restored ckpt-140: pick the prefix"),
+        (lambda t: _restore(t, 160, iterator=True), "`iterator/.ATTRIBUTES/ITERATOR_STATE`"),
+        (lambda t: _restore(t, 160, step=True), "no `step=` child"),
+        (lambda t: tf.train.Checkpoint(**_training_objects()), "still 0"),
+        (_step_typed_in, "`model/b1/.ATTRIBUTES/VARIABLE_VALUE` differs"),
+        (_changed_after_restore, "`model/b2/.ATTRIBUTES/VARIABLE_VALUE` differs"),
+        (lambda t: t.checkpoint, "the reference run's own checkpoint"),
+        (lambda t: t.model, "should be the `tf.train.Checkpoint`"),
     ],
 )
-def test_exercise_1_wrong_answers(reference, capsys, model, step, hint):
-    assert nb02.exercise_1(model, step, reference.manager.directory).solved is False
+def test_exercise_1_wrong_answers(trained, capsys, make, hint):
+    assert nb02.exercise_1(make(trained), trained).solved is False
     out = capsys.readouterr().out
-    assert out.startswith("❌ Exercise 2.1") and hint in out
+    assert out.startswith("❌ Exercise 2.1") and hint in out, out
 
 
 def test_exercise_1_missing_checkpoint_folder(tmp_path, capsys):
-    assert nb02.exercise_1(_restored(0.16), 160, tmp_path).solved is False
+    empty = SimpleNamespace(manager=SimpleNamespace(directory=str(tmp_path)), checkpoint=None)
+    assert nb02.exercise_1(tf.train.Checkpoint(step=tf.Variable(0)), empty).solved is False
     assert "No checkpoint state file" in capsys.readouterr().out
 
 

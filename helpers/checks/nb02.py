@@ -1,12 +1,13 @@
 """Checks for notebook 02's exercises: restore a chosen checkpoint, and resume without the iterator.
 
-Each check reads what it needs from disk (``tf.train.load_checkpoint``) or from the reference
-run it is given, so an answer is judged on its values, never against a copied number.
+Each check reads what it needs from disk (``tf.train.load_checkpoint``) or from the objects it
+is given, so an answer is judged on its values, never against a number the learner typed.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Any
 
 import numpy as np
@@ -14,8 +15,9 @@ import tensorflow as tf
 
 from helpers.checks.core import exercise, expect, require
 
-MODULE_WEIGHTS = ("w1", "b1", "w2", "b2")
 STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
+GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+OPTIMIZER_SLOTS = "optimizer/_variables/"
 ITERATOR_PREFIX = "iterator/"
 
 
@@ -24,65 +26,78 @@ def _step(prefix: str) -> int:
     return int(prefix.rsplit("-", 1)[1])
 
 
-def _weights_on_disk(prefix: str) -> dict[str, np.ndarray]:
-    reader = tf.train.load_checkpoint(prefix)
-    return {
-        name: reader.get_tensor(f"model/{name}/.ATTRIBUTES/VARIABLE_VALUE")
-        for name in MODULE_WEIGHTS
-    }
-
-
-def _same_weights(module: Any, weights: dict[str, np.ndarray]) -> bool:
-    return all(
-        np.array_equal(getattr(module, name).numpy(), weights[name]) for name in MODULE_WEIGHTS
-    )
-
-
 @exercise("2.1", "go back one save")
-def exercise_1(
-    restored_model: Any, restored_step: Any, checkpoint_dir: str | os.PathLike[str]
-) -> str:
-    """``restored_model`` holds ckpt-160's weights and ``restored_step`` its step counter."""
-    require(restored_model, "restored_model", "the fresh DigitsModule you restored into")
-    require(restored_step, "restored_step", "the step counter after the restore, as an int")
+def exercise_1(restored: Any, reference: Any) -> str:
+    """``restored``: the ``tf.train.Checkpoint`` the learner restored ckpt-160 into.
+
+    The check writes the learner's objects to a scratch checkpoint and compares every value in
+    ckpt-160 with it, so a value left behind (an unbuilt optimizer's slots, a missing child, a
+    step typed in by hand) is caught without trusting anything the learner reports.
+    """
+    require(restored, "restored_checkpoint", "the tf.train.Checkpoint you restored into")
     expect(
-        all(hasattr(restored_model, name) for name in MODULE_WEIGHTS),
-        "`restored_model` should be the DigitsModule you restored into (the second value "
-        "`fresh_checkpoint` returns), not the checkpoint or the status.",
+        isinstance(restored, tf.train.Checkpoint),
+        "`restored_checkpoint` should be the `tf.train.Checkpoint` you called `restore` on "
+        "(the first value `fresh_checkpoint` returns), not the status or the model.",
     )
-    state = tf.train.get_checkpoint_state(str(checkpoint_dir))
-    expect(state is not None, f"No checkpoint state file in {checkpoint_dir}: run section 3 first.")
+    expect(
+        restored is not reference.checkpoint,
+        "That is the reference run's own checkpoint: restore into fresh objects, so the "
+        "reference stays as it is.",
+    )
+    folder = str(reference.manager.directory)
+    state = tf.train.get_checkpoint_state(folder)
+    expect(state is not None, f"No checkpoint state file in {folder}: run section 3 first.")
     by_step = {_step(prefix): prefix for prefix in state.all_model_checkpoint_paths}
     expect(160 in by_step, f"The manager kept steps {sorted(by_step)}, not 160: rerun section 3.")
-    target = by_step[160]
-    if not _same_weights(restored_model, _weights_on_disk(target)):
-        for step, prefix in sorted(by_step.items()):
-            expect(
-                step == 160 or not _same_weights(restored_model, _weights_on_disk(prefix)),
-                f"These are the weights of ckpt-{step}"
-                + (", the latest: " if prefix == state.model_checkpoint_path else ": ")
-                + "pick the prefix that ends in -160 from `reference.manager.checkpoints`.",
-            )
+    with tempfile.TemporaryDirectory() as scratch:
+        reader = tf.train.load_checkpoint(restored.write(os.path.join(scratch, "answer")))
+        answer = {key for key, _ in tf.train.list_variables(os.path.join(scratch, "answer"))}
+        step = int(reader.get_tensor(STEP_KEY)) if STEP_KEY in answer else None
         expect(
-            False,
-            "The weights match none of the kept checkpoints: restore ckpt-160 through a "
-            "`tf.train.Checkpoint` whose child is named `model=` (as in training, e.g. the one "
-            "`fresh_checkpoint` builds), then call `assert_consumed()`.",
+            step is not None,
+            "Your checkpoint has no `step=` child: build it like training's, with model, "
+            "optimizer, step, epoch and iterator (as `fresh_checkpoint` does).",
         )
-    expect(
-        isinstance(restored_step, int | np.integer | tf.Variable | tf.Tensor),
-        "`restored_step` should be a whole number: `int(checkpoint.step)`.",
-    )
-    on_disk = int(tf.train.load_checkpoint(target).get_tensor(STEP_KEY))
-    step = int(restored_step.numpy() if hasattr(restored_step, "numpy") else restored_step)
-    expect(
-        step == on_disk,
-        f"The weights are right, but `restored_step` is {step}: read the `step` variable of "
-        "the checkpoint you restored into, `int(checkpoint.step)`, after the restore.",
-    )
+        expect(
+            step in by_step or step == 0,
+            f"Your step counter is {step}, which no kept checkpoint has: restore it from the "
+            "file, and change nothing after the restore.",
+        )
+        expect(
+            step != 0,
+            "Your step counter is still 0: call `restore` with the prefix that ends in -160.",
+        )
+        expect(
+            step == 160,
+            f"You restored ckpt-{step}"
+            + (", the latest" if by_step[step] == state.model_checkpoint_path else "")
+            + ": pick the prefix that ends in -160 from `reference.manager.checkpoints`.",
+        )
+        target = tf.train.load_checkpoint(by_step[160])
+        for key, _ in tf.train.list_variables(by_step[160]):
+            if key == GRAPH_KEY:
+                continue
+            expect(
+                key in answer,
+                f"`{key}` in ckpt-160 has no object in your checkpoint"
+                + (
+                    ": build the optimizer on the model's variables *before* restoring, so its "
+                    "slots exist and take their values (then `assert_consumed()` passes)."
+                    if key.startswith(OPTIMIZER_SLOTS)
+                    else ": give your checkpoint the same children as training's."
+                ),
+            )
+            if key.startswith(ITERATOR_PREFIX):
+                continue  # a serialized dataset state: present is all that can be compared
+            expect(
+                np.array_equal(reader.get_tensor(key), target.get_tensor(key)),
+                f"`{key}` differs from ckpt-160's value: restore every value from the file, "
+                "and change nothing after the restore.",
+            )
     return (
-        f"ckpt-{on_disk} restored into fresh objects; with `max_to_keep=3` the manager can go "
-        "back at most two saves."
+        "Every value in ckpt-160 is in your objects, optimizer slots and step included; with "
+        "`max_to_keep=3` the manager can go back at most two saves."
     )
 
 
