@@ -1,11 +1,13 @@
 """TensorFlow Serving without a server: its folder layout and its REST predict JSON.
 
 TensorFlow Serving (``tensorflow/serving``) serves ``MODEL_BASE/<version>/`` SavedModel
-folders and answers ``POST /v1/models/<name>[/versions/<v>]:predict`` with JSON. This module
-builds those requests from a signature, answers them with a model loaded in this process
-(the way the server would, with no network), and reads the answers back, so the exchange can
-be checked exactly. Floats go through JSON as Python floats: a float32 survives the round trip
-bit for bit.
+folders and answers ``POST /v1/models/<name>[/versions/<v>]:predict`` with JSON, in the shapes
+its REST API page documents (https://www.tensorflow.org/tfx/serving/api_rest). This module
+builds those requests from a signature and reads the answers back. :func:`answer_request` is a
+*stand-in* for the server, not the server: it decodes the JSON, calls the SavedModel's
+signature in this process and encodes the result the way the page describes (the unit tests
+check it against the page's own example). Floats go through JSON as Python floats: a float32
+survives the round trip bit for bit.
 """
 
 from __future__ import annotations
@@ -131,11 +133,12 @@ def _request_arrays(request: Mapping[str, Any], specs: Mapping[str, Any]) -> dic
 
 
 def answer_request(loaded: Any, request: Mapping[str, Any] | str) -> dict[str, Any]:
-    """Answer a predict request with a loaded SavedModel, as TensorFlow Serving would.
+    """Answer a predict request with a loaded SavedModel: a stand-in for TensorFlow Serving.
 
     Row requests get ``{"predictions": ...}``, columnar ones ``{"outputs": ...}``; with one
     output its name is left out, with several each row (or the object) is keyed by name. A
-    bad request gets ``{"error": "..."}``, like the server's HTTP 400 answer.
+    bad request gets ``{"error": "..."}``, the documented error body (the server's message text
+    differs, and it also sets an HTTP error status).
     """
     import tensorflow as tf
 

@@ -162,3 +162,35 @@ def test_preview_cuts_lists_and_rounds_floats():
         "  ]\n"
         "}"
     )
+
+
+@pytest.fixture(scope="module")
+def half_plus_three(tmp_path_factory):
+    """The REST API page's example model, y = x / 2 + 3, with a ``serving_default`` signature."""
+    import tensorflow as tf
+
+    class HalfPlusThree(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def __call__(self, x):
+            return {"y": 0.5 * x + 3.0}
+
+    folder = tmp_path_factory.mktemp("half_plus_three") / "00000123"
+    module = HalfPlusThree()
+    tf.saved_model.save(module, str(folder), signatures=module.__call__)
+    return tf.saved_model.load(str(folder))
+
+
+def test_the_documented_example_is_answered_as_documented(half_plus_three):
+    """https://www.tensorflow.org/tfx/serving/api_rest, "Example": request and response."""
+    answer = serving.answer_request(half_plus_three, '{"instances": [1.0,2.0,5.0]}')
+    assert answer == {"predictions": [3.5, 4.0, 5.5]}
+    # Columnar form, one output: "we omit the name and `outputs` key maps to a list".
+    assert serving.answer_request(half_plus_three, {"inputs": [1.0, 2.0, 5.0]}) == {
+        "outputs": [3.5, 4.0, 5.5]
+    }
+    # The request may name the signature; the default is serving_default.
+    named = {"signature_name": "serving_default", "instances": [1.0]}
+    assert serving.answer_request(half_plus_three, named) == {"predictions": [3.5]}
+    # Errors: an object with the single key "error" holding a string.
+    refused = serving.answer_request(half_plus_three, {"instances": [1.0], "signature_name": "x"})
+    assert list(refused) == ["error"] and isinstance(refused["error"], str)

@@ -92,8 +92,9 @@ def exercise_1(
         f"Batch size(s) {missing} do give bit-identical rows too: check every size from 1 to 10.",
     )
     return (
-        "Your list matches this machine. The batch size can pick another matrix-multiplication "
-        "path, so compare predictions made on the same batches, or use a tolerance."
+        "Your list matches this machine. A different batch is a different input, and op "
+        "determinism only promises the same bits for the same input: compare predictions made "
+        "on the same batches, or use a tolerance."
     )
 
 
