@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +51,23 @@ def run_onnx(path: str | os.PathLike[str], inputs: Any) -> np.ndarray:
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (input_info,) = session.get_inputs()
     return session.run(None, {input_info.name: np.asarray(inputs, dtype=np.float32)})[0]
+
+
+def run_file(model_path: str, inputs_path: str, outputs_path: str) -> str:
+    """Run a ``.tflite`` or ``.onnx`` file on a ``.npy`` batch; save the output as ``.npy``.
+
+    Returns which of TensorFlow and Keras the process had imported by then (for
+    ``python -m helpers.deploy``, the check that these runtimes need neither).
+    """
+    run = run_onnx if Path(model_path).suffix == ".onnx" else run_litert
+    np.save(outputs_path, run(model_path, np.load(inputs_path)))
+    return ", ".join(
+        f"{name}: {'imported' if name in sys.modules else 'not imported'}"
+        for name in ("tensorflow", "keras")
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4:
+        sys.exit("usage: python -m helpers.deploy MODEL.tflite|MODEL.onnx INPUTS.npy OUTPUTS.npy")
+    print(run_file(*sys.argv[1:]))
