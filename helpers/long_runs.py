@@ -1,0 +1,255 @@
+"""Kit plumbing for notebook 11: child processes to kill, and the mid-epoch resume it teaches.
+
+Not a lesson in itself. The notebook starts fresh Python processes through this module,
+``python -m helpers.long_runs COMMAND ...``, and kills some of them on purpose:
+
+- ``train-until BACKUP_DIR STEP``: ``fit`` the digits MLP with
+  ``BackupAndRestore(save_freq=SAVE_FREQ, double_checkpoint=True)``; after training step
+  STEP it prints :data:`PAUSED` and waits, so that the parent can ``SIGKILL`` it at a known
+  moment (:func:`kill_at_step`).
+- ``train WEIGHTS_OUT``: the same ``fit``, never interrupted; save the finished weights.
+- ``resume BACKUP_DIR WEIGHTS_OUT``: :func:`resume_from_backup` (written out in notebook 11),
+  then save the finished weights.
+- ``async-then-die CHECKPOINT_DIR``: a good checkpoint, then a background save of changed
+  values, then ``SIGKILL`` before ``checkpoint.sync()``.
+- ``load-vocabulary MODEL WORD...``: load a ``.keras`` file holding
+  :class:`helpers.stateful_layers.WordEmbedding` and print what it holds.
+
+Every child runs with the kit's seeding and op determinism (``helpers.setup``), like the
+notebook.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from helpers.errors import ArtifactError
+
+TRAIN_SAMPLES = 640  # the first 640 training digits: 20 steps of 32 per epoch
+BATCH_SIZE = 32
+EPOCHS = 3
+SAVE_FREQ = 8  # BackupAndRestore saves after every 8 training steps
+PAUSED = "paused after step"
+ASYNC_VALUES = (1.0, 2.0)  # the first (synced) save holds 1.0 everywhere, the second 2.0
+ASYNC_SHAPE = (1024, 1024)
+ASYNC_VARIABLES = 4  # 4 x 4 MiB of float32
+
+
+def resume_from_backup(model, x, y, backup_dir, *, epochs, batch_size):
+    """Finish a ``fit`` that ``BackupAndRestore(save_freq=N)`` backed up in mid-epoch.
+
+    Keras 3.15 resumes at the start of the backed-up epoch; this skips the batches of that
+    epoch already done, so the data must come in a fixed order (``shuffle=False``).
+    """
+    backup_dir = Path(backup_dir)
+    position = json.loads((backup_dir / "training_metadata.json").read_text())
+    model.optimizer.build(model.trainable_variables)  # so the optimizer's state loads too
+    model.load_weights(backup_dir / "latest.weights.h5")
+    epoch, batches_done = position["epoch"], position["batch"] + 1
+    steps_per_epoch = math.ceil(len(x) / batch_size)
+    expected_step = epoch * steps_per_epoch + batches_done
+    if int(model.optimizer.iterations) != expected_step:  # weights and position disagree
+        raise ValueError(
+            f"{backup_dir}: training_metadata.json says step {expected_step}, "
+            f"latest.weights.h5 holds step {int(model.optimizer.iterations)}"
+        )
+    if batches_done < steps_per_epoch:  # the rest of the interrupted epoch
+        start = batches_done * batch_size
+        model.fit(x[start:], y[start:], batch_size=batch_size, shuffle=False, verbose=0)
+    model.fit(
+        x,
+        y,
+        initial_epoch=epoch + 1,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=False,
+        verbose=0,
+    )
+    return model
+
+
+def _command(*arguments: str | os.PathLike[str]) -> list[str]:
+    return [sys.executable, "-m", "helpers.long_runs", *map(str, arguments)]
+
+
+def run_child(*arguments: str | os.PathLike[str], timeout: float = 300) -> str:
+    """Run ``python -m helpers.long_runs ARGUMENTS`` to the end; return its stdout.
+
+    Raises :class:`~helpers.errors.ArtifactError` (naming the first argument) if it fails.
+    """
+    result = subprocess.run(
+        _command(*arguments), capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if result.returncode != 0:
+        raise ArtifactError(arguments[0], f"child process failed:\n{result.stderr[-2000:]}")
+    return result.stdout
+
+
+def run_killed_child(*arguments: str | os.PathLike[str], timeout: float = 300) -> int:
+    """Run a child that kills itself (``async-then-die``); return its (negative) exit status.
+
+    Raises :class:`~helpers.errors.ArtifactError` if it exits by itself instead.
+    """
+    result = subprocess.run(
+        _command(*arguments), capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if result.returncode >= 0:
+        raise ArtifactError(arguments[0], f"child was not killed:\n{result.stderr[-2000:]}")
+    return result.returncode
+
+
+@dataclass
+class Killed:
+    """A child process that was killed: its exit status and what it printed before."""
+
+    returncode: int
+    stdout: str
+
+
+def kill_at_step(backup_dir: str | os.PathLike[str], step: int, timeout: float = 300) -> Killed:
+    """Start ``train-until BACKUP_DIR STEP`` and ``SIGKILL`` it once it reports that step."""
+    child = subprocess.Popen(
+        _command("train-until", backup_dir, step),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()  # blocks until the child reaches the step (or dies)
+        if not line.startswith(PAUSED):
+            child.wait(timeout)
+            raise ArtifactError(backup_dir, f"child never paused:\n{child.stderr.read()[-2000:]}")
+        os.kill(child.pid, signal.SIGKILL)  # no exception, no cleanup: a crash
+        child.wait(timeout)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        for stream in (child.stdout, child.stderr):
+            if stream is not None:
+                stream.close()
+    return Killed(child.returncode, line.strip())
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    from helpers.data import load_digits
+
+    digits = load_digits()
+    return digits.x_train[:TRAIN_SAMPLES], digits.y_train[:TRAIN_SAMPLES]
+
+
+def _train_until(backup_dir: Path, step: int) -> None:
+    import time
+
+    import keras
+
+    from helpers.models import digits_mlp
+
+    class PauseAt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if int(self.model.optimizer.iterations) == step:
+                print(f"{PAUSED} {step}", flush=True)
+                time.sleep(600)  # the parent kills us here
+
+    x, y = _digits()
+    model = digits_mlp()
+    backup = keras.callbacks.BackupAndRestore(
+        backup_dir, save_freq=SAVE_FREQ, double_checkpoint=True
+    )
+    model.fit(
+        x,
+        y,
+        epochs=EPOCHS,
+        batch_size=BATCH_SIZE,
+        shuffle=False,
+        callbacks=[backup, PauseAt()],
+        verbose=0,
+    )
+
+
+def _train(weights_out: Path) -> None:
+    from helpers.models import digits_mlp
+
+    x, y = _digits()
+    model = digits_mlp()
+    model.fit(x, y, epochs=EPOCHS, batch_size=BATCH_SIZE, shuffle=False, verbose=0)
+    model.save_weights(weights_out)
+
+
+def _resume(backup_dir: Path, weights_out: Path) -> None:
+    from helpers.models import digits_mlp
+
+    x, y = _digits()
+    model = resume_from_backup(digits_mlp(), x, y, backup_dir, epochs=EPOCHS, batch_size=BATCH_SIZE)
+    model.save_weights(weights_out)
+    print(f"resumed at step {int(model.optimizer.iterations)}; weights saved")
+
+
+def async_variables() -> list:
+    """The variables the ``async-then-die`` child saves (16 MiB of float32 in all)."""
+    import tensorflow as tf
+
+    return [tf.Variable(tf.zeros(ASYNC_SHAPE), name=f"w{i}") for i in range(ASYNC_VARIABLES)]
+
+
+def _async_then_die(folder: Path) -> None:
+    import tensorflow as tf
+
+    variables = async_variables()
+    checkpoint = tf.train.Checkpoint(variables=variables)
+    manager = tf.train.CheckpointManager(checkpoint, folder, max_to_keep=3)
+    background = tf.train.CheckpointOptions(enable_async=True)
+    for variable in variables:
+        variable.assign(tf.fill(ASYNC_SHAPE, ASYNC_VALUES[0]))
+    manager.save(options=background)
+    checkpoint.sync()  # the first save is complete on disk
+    for variable in variables:
+        variable.assign(tf.fill(ASYNC_SHAPE, ASYNC_VALUES[1]))
+    manager.save(options=background)  # returns at once; the write goes on in a thread
+    os.kill(os.getpid(), signal.SIGKILL)  # dies before checkpoint.sync()
+
+
+def _load_vocabulary(model_path: Path, words: Sequence[str]) -> None:
+    import keras
+
+    from helpers.stateful_layers import WordEmbedding
+
+    model = keras.models.load_model(model_path)
+    (layer,) = [layer for layer in model.layers if isinstance(layer, WordEmbedding)]
+    scores = model.predict(layer.encode(words)[None, :], verbose=0)
+    print(json.dumps({"vocabulary": layer.vocabulary, "scores": scores.tolist()}))
+
+
+def main(arguments: Sequence[str] | None = None) -> int:
+    """Command line for the notebook's child processes (see the module docstring)."""
+    arguments = list(sys.argv[1:] if arguments is None else arguments)
+    commands = {
+        "train-until": lambda rest: _train_until(Path(rest[0]), int(rest[1])),
+        "train": lambda rest: _train(Path(rest[0])),
+        "resume": lambda rest: _resume(Path(rest[0]), Path(rest[1])),
+        "async-then-die": lambda rest: _async_then_die(Path(rest[0])),
+        "load-vocabulary": lambda rest: _load_vocabulary(Path(rest[0]), rest[1:]),
+    }
+    if not arguments or arguments[0] not in commands:
+        raise SystemExit(f"usage: python -m helpers.long_runs {{{','.join(commands)}}} ...")
+    from helpers.setup import quiet_tensorflow, seed_everything
+
+    quiet_tensorflow()
+    seed_everything()  # op determinism and one thread, exactly as in the notebook
+    commands[arguments[0]](arguments[1:])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
