@@ -14,8 +14,9 @@ import keras
 
 PACKAGE = "tf_saving_kit"
 
-# Keras deserialization advisories were fixed up to this release (see notebook 05).
-LAST_FIXED_KERAS = "3.15.0"
+# Model-loading fixes up to this release (notebook 12's advisory table; 3.15.1 checks every
+# intermediate HDF5 group and refuses decompression bombs among extracted .keras members).
+LAST_FIXED_KERAS = "3.15.1"
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

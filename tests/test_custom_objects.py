@@ -64,9 +64,9 @@ def test_model_rejects_bad_sizes():
 
 
 def test_check_keras_version_accepts_fixed_and_refuses_older():
-    assert custom_objects.check_keras_version("3.15.0") == "3.15.0"
+    assert custom_objects.check_keras_version("3.15.1") == "3.15.1"
     assert custom_objects.check_keras_version("3.16.2") == "3.16.2"
-    for old in ("3.14.0", "3.9.2", "3.15.0rc1", "2.15.0"):
+    for old in ("3.15.0", "3.14.0", "3.9.2", "3.15.1rc1", "2.15.0"):
         with pytest.raises(RuntimeError, match="older than"):
             custom_objects.check_keras_version(old)
     with pytest.raises(ValueError, match="not a version"):
