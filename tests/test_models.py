@@ -57,3 +57,31 @@ def test_same_architecture_and_weights_from_the_same_seed(epochs):
     assert shown.loss == packaged.loss
     for mine, theirs in zip(shown.weights, packaged.weights, strict=True):
         np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+
+
+def _calls(tree: ast.AST) -> set[str]:
+    """Dotted names of the functions called in ``tree`` (``tf.config.x.y``)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            parts, target = [], node.func
+            while isinstance(target, ast.Attribute):
+                parts.append(target.attr)
+                target = target.value
+            if isinstance(target, ast.Name):
+                names.add(".".join([target.id, *reversed(parts)]))
+    return names
+
+
+def test_notebook_shows_the_seeding_that_setup_does():
+    """Every TensorFlow/Keras call of helpers.setup.seed_everything is made in a cell of 01."""
+    import inspect
+    import textwrap
+
+    from helpers import setup
+
+    packaged = _calls(ast.parse(textwrap.dedent(inspect.getsource(setup.seed_everything))))
+    packaged = {name for name in packaged if name.split(".")[0] in {"tf", "keras"}}
+    assert "tf.config.experimental.enable_op_determinism" in packaged  # the parse found them
+    shown = set().union(*(_calls(ast.parse(text)) for text in code_cells("01")))
+    assert packaged <= shown, f"notebook 01 does not show {sorted(packaged - shown)}"
