@@ -17,14 +17,24 @@ HISTORY = {
 }
 
 
-def test_exercise_1_right_answer(capsys):
-    assert nb04.exercise_1(3, HISTORY).solved is True
-    assert nb04.exercise_1(np.int64(3), HISTORY).solved is True
-    assert capsys.readouterr().out.count("✅ Exercise 4.1 (monitor accuracy) solved. Epoch 3:") == 2
+@pytest.fixture(scope="module")
+def model():
+    """A compiled model whose metrics are built, as after `fit`: Keras reads their direction."""
+    built = digits_mlp()
+    built.evaluate(np.zeros((4, 64), "float32"), np.zeros(4, "int32"), verbose=0)
+    return built
 
 
-def test_exercise_1_placeholder(capsys):
-    assert nb04.exercise_1(None, HISTORY).solved is False
+def test_exercise_1_right_answer(capsys, model):
+    assert nb04.exercise_1(3, HISTORY, model).solved is True
+    assert nb04.exercise_1(np.int64(3), HISTORY, model).solved is True
+    expected = "✅ Exercise 4.1 (monitor accuracy) solved. Epoch 3: Keras's ModelCheckpoint"
+    out = capsys.readouterr().out
+    assert out.count(expected) == 2 and "picks mode='max'" in out
+
+
+def test_exercise_1_placeholder(capsys, model):
+    assert nb04.exercise_1(None, HISTORY, model).solved is False
     assert "not solved yet: set `accuracy_epoch`" in capsys.readouterr().out
 
 
@@ -40,15 +50,15 @@ def test_exercise_1_placeholder(capsys):
         (3.0, "should be a whole number"),
     ],
 )
-def test_exercise_1_wrong_answers(capsys, answer, hint):
-    assert nb04.exercise_1(answer, HISTORY).solved is False
+def test_exercise_1_wrong_answers(capsys, model, answer, hint):
+    assert nb04.exercise_1(answer, HISTORY, model).solved is False
     out = capsys.readouterr().out
     assert out.startswith("❌ Exercise 4.1") and hint in out
 
 
-def test_exercise_1_reaches_its_generic_hint(capsys):
+def test_exercise_1_reaches_its_generic_hint(capsys, model):
     history = {"val_accuracy": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "val_loss": [6, 5, 4, 3, 2, 1]}
-    assert nb04.exercise_1(3, history).solved is False
+    assert nb04.exercise_1(3, history, model).solved is False
     assert "Epoch 3 is not the one" in capsys.readouterr().out
 
 

@@ -1,7 +1,7 @@
 """Checks for notebook 04's exercises: pick the best epoch by accuracy, read a backup back.
 
-No check trains anything: the first replays the training history through ModelCheckpoint's
-rule, the second loads the backup file itself into a fresh model and compares.
+No check trains anything: the first feeds the training history to a real ModelCheckpoint on
+the trained model, the second loads the backup file itself into a fresh model and compares.
 """
 
 from __future__ import annotations
@@ -28,9 +28,30 @@ def _best_epoch(values: list[float], higher_is_better: bool) -> int:
     return epoch
 
 
+def _keras_best_epoch(model: Any, monitor: str, values: list[float]) -> tuple[int, bool]:
+    """The epoch (from 1) Keras's own ``ModelCheckpoint(save_best_only=True)`` would keep, and
+    whether it chose "higher is better", for ``monitor`` in "auto" mode on ``model``."""
+    import keras  # imported only when this check runs
+
+    callback = keras.callbacks.ModelCheckpoint(
+        "never_written.keras", monitor=monitor, save_best_only=True
+    )
+    callback.set_model(model)
+    callback._set_monitor_op()  # Keras 3.15's "auto" rule: private, so run, not re-implemented
+    best, epoch = None, 0
+    for index, value in enumerate(values, start=1):
+        if bool(callback._is_improvement(value, best)):
+            best, epoch = value, index
+    return epoch, callback.monitor_op is keras.ops.greater
+
+
 @exercise("4.1", "monitor accuracy")
-def exercise_1(accuracy_epoch: Any, history: dict[str, list[float]]) -> str:
-    """``accuracy_epoch``: the epoch ``best.keras`` would hold with ``monitor="val_accuracy"``."""
+def exercise_1(accuracy_epoch: Any, history: dict[str, list[float]], model: Any) -> str:
+    """``accuracy_epoch``: the epoch ``best.keras`` would hold with ``monitor="val_accuracy"``.
+
+    The expected epoch comes from a real ``ModelCheckpoint`` attached to the trained ``model``
+    (it infers the direction from the compiled metric), fed the run's ``history``.
+    """
     require(accuracy_epoch, "accuracy_epoch", "an epoch number, counted from 1")
     accuracies = history["val_accuracy"]
     expect(
@@ -39,9 +60,9 @@ def exercise_1(accuracy_epoch: Any, history: dict[str, list[float]]) -> str:
     )
     answer = int(accuracy_epoch)
     expect(1 <= answer <= len(accuracies), f"The run had epochs 1 to {len(accuracies)}.")
-    expected = _best_epoch(accuracies, higher_is_better=True)
+    expected, higher_is_better = _keras_best_epoch(model, "val_accuracy", accuracies)
     if answer != expected:
-        loss_epoch = _best_epoch(history["val_loss"], higher_is_better=False)
+        loss_epoch, _ = _keras_best_epoch(model, "val_loss", history["val_loss"])
         last_max = len(accuracies) - int(np.argmax(accuracies[::-1]))
         expect(
             answer != loss_epoch,
@@ -63,9 +84,11 @@ def exercise_1(accuracy_epoch: Any, history: dict[str, list[float]]) -> str:
             "keeps the first epoch that reached it.",
         )
         expect(False, f"Epoch {answer} is not the one: look for the highest `val_accuracy`.")
+    direction = "mode='max'" if higher_is_better else "mode='min'"
     return (
-        f"Epoch {expected}: Keras picks mode='max' for val_accuracy from the metric itself, and "
-        "overwrites the file only on a strict improvement."
+        f"Epoch {expected}: Keras's ModelCheckpoint, asked here, picks {direction} for "
+        "val_accuracy from the compiled metric, and overwrites the file only on a strict "
+        "improvement."
     )
 
 
