@@ -1,11 +1,11 @@
-"""Checks for notebook 05's exercises: custom objects, integrity manifests, scanning a graph."""
+"""Checks for notebook 05's exercises: custom objects and integrity manifests."""
 
 from __future__ import annotations
 
 import json
 import os
 import zipfile
-from collections.abc import Iterator, Set
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -138,63 +138,8 @@ def exercise_2(
     how = (
         f"`load_model` failed too ({type(keras_error).__name__}: {keras_error}), but only "
         "because the change broke the zip's own CRC for that member; a re-saved file "
-        "(section 4) passes that test"
+        "(section 3) passes that test"
         if noticed
         else "`load_model` did not notice"
     )
     return f"`verify_manifest` refused the file before any loading; {how}."
-
-
-def _operation_types(savedmodel_dir: Path) -> set[str]:
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    proto = saved_model_pb2.SavedModel()
-    proto.ParseFromString((savedmodel_dir / "saved_model.pb").read_bytes())
-    graph = proto.meta_graphs[0].graph_def
-    functions = {node.op for function in graph.library.function for node in function.node_def}
-    return {node.op for node in graph.node} | functions
-
-
-@exercise("5.3", "scan before you load")
-def exercise_3(
-    in_both: Set[str] | None,
-    only_in_gift: Set[str] | None,
-    export_dir: str | os.PathLike[str],
-    gift_dir: str | os.PathLike[str],
-    file_operations: Set[str],
-) -> str:
-    """The file operations shared by an honest export and the gift, and the gift's own."""
-    both = set(require(in_both, "in_both", "a set of operation names"))
-    only = set(require(only_in_gift, "only_in_gift", "a set of operation names"))
-    honest = _operation_types(Path(export_dir)) & set(file_operations)
-    gift = _operation_types(Path(gift_dir)) & set(file_operations)
-    expected_both, expected_only = honest & gift, gift - honest
-    stray = (both | only) - set(file_operations)
-    expect(not stray, f"Keep only file operations (those in `touches_files`), not {sorted(stray)}.")
-    wrongly_only = only & honest
-    expect(
-        not wrongly_only,
-        f"{sorted(wrongly_only)} also appear in the honest export: a SavedModel saves and "
-        "restores its own variables with them.",
-    )
-    expect(
-        not (both - gift),
-        f"{sorted(both - gift)} are not in the gift's graph: check both folders.",
-    )
-    expect(
-        not (both - honest),
-        f"{sorted(both - honest)} are only in the gift, not in the honest export.",
-    )
-    expect(
-        only == expected_only,
-        f"The gift has file operations you left out: {sorted(expected_only - only)}.",
-    )
-    expect(
-        both == expected_both,
-        f"Both graphs hold more file operations than you listed: {sorted(expected_both - both)}.",
-    )
-    return (
-        f"Both graphs hold {sorted(expected_both)}, so 'can write files' does not tell them "
-        f"apart; only {sorted(expected_only)} stands out, and a subtler model would not use it. "
-        "A scan is a hint; a sandbox is the protection."
-    )
