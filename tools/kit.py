@@ -250,8 +250,15 @@ def student_editions(python: str, extra: list[str]) -> int:
     return run([python, str(ROOT / "tools" / "student_edition.py"), *extra], cwd=ROOT)
 
 
+BENCHMARKS = {"notebooks": "notebooks.py", "formats": "format_costs.py"}
+
+
 def benchmark(python: str, extra: list[str]) -> int:
-    return run([python, str(ROOT / "benchmarks" / "notebooks.py"), *extra], cwd=ROOT)
+    """``benchmark [notebooks|formats] [ARGS]``: the notebooks' run times (the default), or what
+    each saving format costs (``formats --quick`` for a 3-size subset)."""
+    which = extra[0] if extra and extra[0] in BENCHMARKS else "notebooks"
+    arguments = extra[1:] if extra and extra[0] in BENCHMARKS else extra
+    return run([python, str(ROOT / "benchmarks" / BENCHMARKS[which]), *arguments], cwd=ROOT)
 
 
 def lock() -> int:

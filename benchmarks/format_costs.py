@@ -1,0 +1,754 @@
+"""What each saving format costs, measured so that the numbers hold up.
+
+For each model size (an uncompiled MLP on 64 inputs, 7 sizes evenly spaced on a log scale from
+10 thousand to 50 million parameters) and each format, it measures:
+
+- **save**, non-durable (until the call returns) and durable (the call, then ``fsync`` of every
+  file written and of every folder, the parent included), each with the matching ``numpy.save``
+  floor (one ``numpy.save`` per weight array into one file, likewise non-durable and durable);
+- **load + first prediction**, warm (the artifact's files in the page cache) and cold (every
+  file flushed, then evicted with ``posix_fadvise(POSIX_FADV_DONTNEED)``; ``mincore`` confirms
+  the eviction, and a cold sample whose files were not evicted is dropped). For weights and
+  checkpoints, "load" includes building the model in code, since that is what a reload costs;
+- **steady-state prediction latency**: the median of 30 single-row calls after the first, each
+  runtime on one intra-op thread, LiteRT without its default (XNNPACK) delegate;
+- **peak memory** of the save and of the load: the growth of the process's peak resident set
+  (Linux ``VmHWM``, reset through ``/proc/self/clear_refs`` before the phase) over the phase;
+- **size on disk**.
+
+Method: every measurement runs in a fresh child process, forked from a parent that has imported
+TensorFlow, Keras, NumPy, LiteRT and ONNX Runtime but run nothing (so a child pays no import,
+yet starts with no TensorFlow runtime, no traced function and no cached file). The order of the
+formats is shuffled in every repetition. Each point reports the median and the interquartile
+range of its repetitions. The 1-minute load average is recorded before and after each size; a
+size measured while it exceeded the number of cores is marked unreliable, and so is the run.
+
+Usage: ``python3 tools/kit.py benchmark formats [--quick]`` (Linux only: it needs ``fork``,
+``posix_fadvise``, ``mincore`` and ``/proc``). ``--quick`` measures 3 sizes, 3 repetitions.
+Writes ``benchmarks/results/format_costs.{json,md,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import datetime as dt
+import json
+import math
+import mmap
+import os
+import platform
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import helpers  # first: quiets TensorFlow's logs before it is imported
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+FLOOR = "numpy"
+FORMATS = (
+    "weights.h5",
+    "weights.json (sharded)",
+    "checkpoint",
+    "checkpoint (async)",
+    "keras",
+    "savedmodel",
+    "tflite",
+    "tflite (int8 weights)",
+    "onnx",
+)
+SIZES = tuple(round(10_000 * (5_000 ** (i / 6)), -3) for i in range(7))  # 10k ... 50M
+QUICK_SIZES = (10_000, 707_000, 12_100_000)
+INPUT_WIDTH, OUTPUT_WIDTH, HIDDEN_LAYERS = 64, 10, 3
+STEADY_CALLS = 30
+SHARD_GB = 0.1  # at most 0.1 GiB a shard: the largest model (one 95 MiB kernel) gets several
+MEASUREMENT_TIMEOUT_S = 900
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+def width_for(parameters: float) -> int:
+    """The hidden width whose MLP (3 hidden layers) has about ``parameters`` parameters."""
+    a = HIDDEN_LAYERS - 1
+    b = INPUT_WIDTH + 1 + a + OUTPUT_WIDTH
+    return max(1, round((-b + math.sqrt(b * b + 4 * a * (parameters - OUTPUT_WIDTH))) / (2 * a)))
+
+
+def build(width: int) -> Any:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(shape=(INPUT_WIDTH,), name="pixels")
+    x = inputs
+    for _ in range(HIDDEN_LAYERS):
+        x = keras.layers.Dense(width, activation="relu")(x)
+    return keras.Model(inputs, keras.layers.Dense(OUTPUT_WIDTH)(x))
+
+
+def probe_inputs() -> Any:
+    import numpy as np
+
+    return np.random.default_rng(1).normal(size=(1, INPUT_WIDTH)).astype("float32")
+
+
+# ----------------------------------------------------------------------------- OS plumbing
+
+
+def artifact_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.rglob("*") if p.is_file())
+
+
+def artifact_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in artifact_files(path))
+
+
+def fsync_artifact(path: Path) -> None:
+    """fsync every file and folder of the artifact, and the folder that holds it."""
+    folders = {path.parent}
+    for file in artifact_files(path):
+        with open(file, "rb") as stream:
+            os.fsync(stream.fileno())
+        folders.add(file.parent)
+    if path.is_dir():
+        folders.update(p for p in path.rglob("*") if p.is_dir())
+        folders.add(path)
+    for folder in folders:
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = (
+    ctypes.c_void_p,
+    ctypes.c_size_t,
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.c_long,
+)
+_libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+_libc.mincore.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_ubyte))
+_MAP_FAILED = ctypes.c_void_p(-1).value
+
+
+def resident_fraction(path: Path) -> float:
+    """The fraction of the artifact's pages in the page cache (``mmap`` + ``mincore``).
+
+    Mapping a file reads nothing, so only pages already cached count as resident.
+    """
+    resident = total = 0
+    for file in artifact_files(path):
+        size = file.stat().st_size
+        if size == 0:
+            continue
+        pages = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
+        vector = (ctypes.c_ubyte * pages)()
+        descriptor = os.open(file, os.O_RDONLY)
+        try:
+            address = _libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, descriptor, 0)
+            if address in (None, _MAP_FAILED):
+                raise OSError(ctypes.get_errno(), f"mmap failed on {file}")
+            try:
+                if _libc.mincore(address, size, vector) != 0:
+                    raise OSError(ctypes.get_errno(), f"mincore failed on {file}")
+            finally:
+                _libc.munmap(address, size)
+        finally:
+            os.close(descriptor)
+        resident += sum(v & 1 for v in vector)
+        total += pages
+    return resident / total if total else 0.0
+
+
+def evict(path: Path) -> None:
+    for file in artifact_files(path):
+        descriptor = os.open(file, os.O_RDONLY)
+        try:
+            os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(descriptor)
+
+
+def warm(path: Path) -> None:
+    for file in artifact_files(path):
+        with open(file, "rb") as stream:
+            while stream.read(1 << 24):
+                pass
+
+
+def reset_peak() -> int:
+    """Reset the process's peak RSS to its current RSS; return the current RSS in bytes."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return _status_kib("VmRSS") * 1024
+
+
+def peak_growth(baseline: int) -> int:
+    return max(0, _status_kib("VmHWM") * 1024 - baseline)
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def in_child(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``work`` in a forked child; return its result dict, or raise its error."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: do the work, send JSON back, never return
+        os.close(read_end)
+        quiet = os.open(os.devnull, os.O_WRONLY)  # exporters print; the progress lines are ours
+        os.dup2(quiet, 1)
+        os.dup2(quiet, 2)
+        try:
+            payload = {"ok": work()}
+        except BaseException:  # reported to the parent, which raises it
+            payload = {"error": traceback.format_exc(limit=6)}
+        with os.fdopen(write_end, "w") as stream:
+            json.dump(payload, stream)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as stream:
+        text = stream.read()
+    _, status = os.waitpid(pid, 0)
+    if not text:
+        raise RuntimeError(f"measurement child died (wait status {status})")
+    payload = json.loads(text)
+    if "error" in payload:
+        raise RuntimeError(payload["error"])
+    return payload["ok"]
+
+
+# ----------------------------------------------------------------------------- the formats
+
+
+def artifact_path(folder: Path, name: str) -> Path:
+    suffix = {
+        FLOOR: "weights.npy",
+        "weights.h5": "model.weights.h5",
+        "weights.json (sharded)": "sharded/model.weights.json",
+        "checkpoint": "ckpt/model",
+        "checkpoint (async)": "ckpt_async/model",
+        "keras": "model.keras",
+        "savedmodel": "savedmodel",
+        "tflite": "model.tflite",
+        "tflite (int8 weights)": "model_int8.tflite",
+        "onnx": "model.onnx",
+    }[name]
+    return folder / suffix
+
+
+def saved_root(path: Path, name: str) -> Path:
+    """What the format writes: the folder of a checkpoint or sharded save, else the artifact."""
+    return path.parent if name.startswith(("checkpoint", "weights.json")) else path
+
+
+def save(name: str, model: Any, path: Path) -> Callable[[], None] | None:
+    """Save ``model`` in format ``name``; return what must run before it is on disk, if any."""
+    import numpy as np
+    import tensorflow as tf
+
+    if name == FLOOR:
+        with open(path, "wb") as stream:
+            for array in model.get_weights():
+                np.save(stream, array)
+    elif name == "weights.h5":
+        model.save_weights(path)
+    elif name == "weights.json (sharded)":
+        model.save_weights(path, max_shard_size=SHARD_GB)
+    elif name == "checkpoint":
+        tf.train.Checkpoint(model=model).write(str(path))
+    elif name == "checkpoint (async)":
+        checkpoint = tf.train.Checkpoint(model=model)
+        checkpoint.write(str(path), options=tf.train.CheckpointOptions(enable_async=True))
+        return checkpoint.sync
+    elif name == "keras":
+        model.save(path)
+    elif name == "savedmodel":
+        model.export(path, verbose=False)
+    elif name == "tflite":
+        model.export(path, format="litert", verbose=False)
+    elif name == "tflite (int8 weights)":
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]  # dynamic range: int8 weights
+        path.write_bytes(converter.convert())
+    elif name == "onnx":
+        import warnings
+
+        with warnings.catch_warnings():  # tf2onnx's np.object FutureWarning: not ours to fix
+            warnings.simplefilter("ignore")
+            model.export(path, format="onnx", verbose=False)
+    else:
+        raise ValueError(name)
+    return None
+
+
+def load_and_predict(name: str, path: Path, width: int, x: Any) -> tuple[Any, Callable]:
+    """Load the artifact, make the first prediction; return it and a function that predicts."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    if name == FLOOR:
+        model = build(width)
+        with open(path, "rb") as stream:
+            model.set_weights([np.load(stream) for _ in model.get_weights()])
+    elif name in ("weights.h5", "weights.json (sharded)"):
+        model = build(width)
+        model.load_weights(path)
+    elif name.startswith("checkpoint"):
+        model = build(width)
+        tf.train.Checkpoint(model=model).read(str(path)).assert_existing_objects_matched()
+    elif name == "keras":
+        model = keras.models.load_model(path)
+    elif name == "savedmodel":
+        served = tf.saved_model.load(str(path))
+        predict = lambda batch: served.serve(batch).numpy()  # noqa: E731
+        return predict(x), predict
+    elif name.startswith("tflite"):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        interpreter = Interpreter(
+            model_path=str(path),
+            num_threads=1,
+            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        )
+        interpreter.allocate_tensors()
+        (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+
+        def predict(batch: Any) -> Any:
+            interpreter.set_tensor(inp["index"], batch)
+            interpreter.invoke()
+            return interpreter.get_tensor(out["index"])
+
+        return predict(x), predict
+    elif name == "onnx":
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        session = onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"]
+        )
+        key = session.get_inputs()[0].name
+        predict = lambda batch: session.run(None, {key: batch})[0]  # noqa: E731
+        return predict(x), predict
+    else:
+        raise ValueError(name)
+    predict = lambda batch: model(batch, training=False).numpy()  # noqa: E731
+    return predict(x), predict
+
+
+# ----------------------------------------------------------------------------- one repetition
+
+
+def measure_save(name: str, width: int, folder: Path) -> dict[str, Any]:
+    import numpy as np
+
+    model = build(width)
+    x = probe_inputs()
+    expected = model(x, training=False).numpy()
+    np.save(folder / "expected.npy", expected)
+    path = artifact_path(folder, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    baseline = reset_peak()
+    start = time.perf_counter()
+    finish = save(name, model, path)
+    returned = time.perf_counter() - start
+    if finish is not None:
+        finish()
+    fsync_artifact(saved_root(path, name))
+    durable = time.perf_counter() - start
+    return {
+        "save_s": returned,
+        "save_durable_s": durable,
+        "save_peak_bytes": peak_growth(baseline),
+        "size_bytes": artifact_bytes(saved_root(path, name)),
+    }
+
+
+def measure_load(name: str, width: int, folder: Path, cold: bool) -> dict[str, Any]:
+    import numpy as np
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    path = artifact_path(folder, name)
+    root = saved_root(path, name)
+    if cold:
+        evict(root)
+    resident = resident_fraction(root)
+    x = probe_inputs()
+    baseline = reset_peak()
+    start = time.perf_counter()
+    first, predict = load_and_predict(name, path, width, x)
+    elapsed = time.perf_counter() - start
+    result = {
+        "load_first_s": elapsed,
+        "load_peak_bytes": peak_growth(baseline),
+        "resident_before": resident,
+        "max_abs_diff": float(np.max(np.abs(first - np.load(folder / "expected.npy")))),
+    }
+    if not cold:
+        latencies = []
+        for _ in range(STEADY_CALLS):
+            start = time.perf_counter()
+            predict(x)
+            latencies.append(time.perf_counter() - start)
+        result["steady_s"] = statistics.median(latencies)
+    return result
+
+
+def one_repetition(name: str, width: int, folder: Path) -> dict[str, Any]:
+    folder.mkdir(parents=True, exist_ok=True)
+    sample = in_child(lambda: measure_save(name, width, folder))
+    root = saved_root(artifact_path(folder, name), name)
+    cold = in_child(lambda: measure_load(name, width, folder, cold=True))
+    if cold["resident_before"] > 0.01:
+        cold["load_first_s"] = None  # not evicted: not a cold load
+    warm(root)
+    hot = in_child(lambda: measure_load(name, width, folder, cold=False))
+    shutil.rmtree(folder, ignore_errors=True)
+    return {
+        **sample,
+        "load_cold_s": cold["load_first_s"],
+        "load_cold_peak_bytes": cold["load_peak_bytes"],
+        "evicted_fraction": 1 - cold["resident_before"],
+        "load_warm_s": hot["load_first_s"],
+        "load_warm_peak_bytes": hot["load_peak_bytes"],
+        "warm_resident_fraction": hot["resident_before"],
+        "steady_s": hot["steady_s"],
+        "max_abs_diff": max(cold["max_abs_diff"], hot["max_abs_diff"]),
+    }
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+METRICS = (
+    "save_s",
+    "save_durable_s",
+    "load_warm_s",
+    "load_cold_s",
+    "steady_s",
+    "save_peak_bytes",
+    "load_cold_peak_bytes",
+    "load_warm_peak_bytes",
+    "size_bytes",
+)
+
+
+def summarise(values: list[float]) -> dict[str, float] | None:
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    if len(values) == 1:
+        return {"median": values[0], "q1": values[0], "q3": values[0], "n": 1}
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return {"median": statistics.median(values), "q1": q1, "q3": q3, "n": len(values)}
+
+
+def loglog_fit(points: list[tuple[float, float]]) -> dict[str, float] | None:
+    """Least-squares slope of log(y) on log(x), with R²."""
+    points = [(math.log10(x), math.log10(y)) for x, y in points if x > 0 and y and y > 0]
+    if len(points) < 3:
+        return None
+    xs, ys = zip(*points, strict=True)
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+    slope = sxy / sxx
+    residual = sum((y - my - slope * (x - mx)) ** 2 for x, y in zip(xs, ys, strict=True))
+    total = sum((y - my) ** 2 for y in ys)
+    return {"slope": slope, "r2": 1 - residual / total if total else 1.0}
+
+
+# ----------------------------------------------------------------------------- the sweep
+
+
+def sweep(
+    sizes: list[int], repeats: int, formats: list[str], work: Path, log: Callable[[str], None]
+) -> dict[str, Any]:
+    cores = os.cpu_count() or 1
+    names = [FLOOR, *formats]
+    samples: dict[str, dict[int, list[dict[str, Any]]]] = {n: {} for n in names}
+    machine: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    total = len(sizes) * repeats * len(names)
+    done, started = 0, time.perf_counter()
+    for size_index, parameters in enumerate(sizes, 1):
+        width = width_for(parameters)
+        load_before = os.getloadavg()[0]
+        for repetition in range(1, repeats + 1):
+            order = names[:]
+            random.Random(f"{parameters}-{repetition}").shuffle(order)
+            for name in order:
+                done += 1
+                try:
+                    sample = one_repetition(name, width, work / f"{size_index}-{repetition}")
+                except RuntimeError as error:  # one format failing must not end the sweep
+                    failures.append({"format": name, "parameters": parameters, "error": str(error)})
+                    log(f"size {size_index} rep {repetition} {name}: FAILED {str(error)[-200:]}")
+                    continue
+                samples[name].setdefault(parameters, []).append(sample)
+                elapsed = time.perf_counter() - started
+                left = elapsed / done * (total - done)
+                log(
+                    f"size {size_index}/{len(sizes)} ({parameters:,} params) "
+                    f"rep {repetition}/{repeats} {name:<24} "
+                    f"save {sample['save_durable_s']:.3f} s, "
+                    f"warm load {sample['load_warm_s']:.3f} s  "
+                    f"[{elapsed / 60:.1f} min, about {left / 60:.0f} min left]"
+                )
+        load_after = os.getloadavg()[0]
+        machine.append(
+            {
+                "parameters": parameters,
+                "load_before": load_before,
+                "load_after": load_after,
+                "reliable": max(load_before, load_after) <= cores,
+            }
+        )
+    points = []
+    for name in names:
+        for parameters, rows in samples[name].items():
+            point = {"format": name, "parameters": parameters}
+            for metric in METRICS:
+                point[metric] = summarise([row[metric] for row in rows])
+            point["max_abs_diff"] = max(row["max_abs_diff"] for row in rows)
+            point["min_evicted_fraction"] = min(row["evicted_fraction"] for row in rows)
+            points.append(point)
+    return {"points": points, "machine": machine, "failures": failures, "samples": samples}
+
+
+def median(points: list[dict], name: str, parameters: int, metric: str) -> float | None:
+    for point in points:
+        if point["format"] == name and point["parameters"] == parameters:
+            value = point[metric]
+            return value["median"] if value else None
+    return None
+
+
+def findings(result: dict[str, Any], names: list[str]) -> list[str]:
+    """Sentences, each computed from the numbers it states."""
+    points, sizes = result["points"], sorted({p["parameters"] for p in result["points"]})
+    largest = sizes[-1]
+    lines = []
+    floor_durable = median(points, FLOOR, largest, "save_durable_s")
+    floor_bytes = median(points, FLOOR, largest, "size_bytes")
+    ranked = sorted(
+        (n for n in names if median(points, n, largest, "save_durable_s")),
+        key=lambda n: median(points, n, largest, "save_durable_s"),
+    )
+    lines.append(
+        f"At {largest:,} parameters the fastest durable save is `{ranked[0]}` "
+        f"({median(points, ranked[0], largest, 'save_durable_s'):.2f} s) and the slowest "
+        f"`{ranked[-1]}` ({median(points, ranked[-1], largest, 'save_durable_s'):.2f} s); the "
+        f"durable `numpy.save` floor takes {floor_durable:.2f} s."
+    )
+    for name in ranked:
+        size = median(points, name, largest, "size_bytes")
+        throughput = floor_durable / median(points, name, largest, "save_durable_s")
+        lines.append(
+            f"`{name}`: durable save {throughput:.2f}× "
+            f"the floor's throughput; size {size / floor_bytes:.2f}× the raw weights."
+        )
+    slower_cold = [
+        n
+        for n in [FLOOR, *names]
+        if (c := median(points, n, largest, "load_cold_s"))
+        and (w := median(points, n, largest, "load_warm_s"))
+        and c >= w
+    ]
+    lines.append(
+        f"A cold load (files evicted from the page cache) was at least as slow as a warm one for "
+        f"{len(slower_cold)} of {len(names) + 1} formats at the largest size."
+    )
+    for name in [FLOOR, *names]:
+        fit = loglog_fit(
+            [
+                (p["parameters"], p["save_durable_s"]["median"])
+                for p in points
+                if p["format"] == name and p["save_durable_s"] and p["parameters"] >= 1_000_000
+            ]
+        )
+        if fit:
+            verdict = "a good fit" if fit["r2"] >= 0.95 else "a poor fit: read the points"
+            lines.append(
+                f"`{name}` durable save time grows as parameters^{fit['slope']:.2f} from 1 million "
+                f"parameters up (R² = {fit['r2']:.3f}, {verdict})."
+            )
+    unreliable = [m["parameters"] for m in result["machine"] if not m["reliable"]]
+    lines.append(
+        "The machine stayed below one runnable task per core (1-minute load average) at every size."
+        if not unreliable
+        else f"UNRELIABLE: the load average exceeded the core count while measuring "
+        f"{', '.join(f'{p:,}' for p in unreliable)} parameters."
+    )
+    return lines
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def fmt(value: dict[str, float] | None, scale: float = 1.0, digits: int = 3) -> str:
+    if not value:
+        return "n/a"
+    return (
+        f"{value['median'] * scale:.{digits}g} "
+        f"[{value['q1'] * scale:.{digits}g}–{value['q3'] * scale:.{digits}g}]"
+    )
+
+
+def markdown(result: dict[str, Any], names: list[str], meta: dict[str, Any]) -> str:
+    lines = [
+        "# What each saving format costs",
+        "",
+        f"Measured {meta['date']} on {meta['machine']}, {meta['cores']} cores; TensorFlow "
+        f"{meta['tensorflow']}, Keras {meta['keras']}; {meta['repeats']} repetitions per point, "
+        f"{meta['minutes']:.1f} minutes in all. Written by `benchmarks/format_costs.py`; method "
+        "in its docstring. Each cell: median [interquartile range].",
+        "",
+        "## What the numbers say",
+        "",
+        *(f"- {line}" for line in result["findings"]),
+        "",
+        "## Load average (1 minute) per size",
+        "",
+        "| parameters | before | after | reliable |",
+        "|---:|---:|---:|---|",
+        *(
+            f"| {m['parameters']:,} | {m['load_before']:.2f} | {m['load_after']:.2f} | "
+            f"{'yes' if m['reliable'] else 'NO'} |"
+            for m in result["machine"]
+        ),
+        "",
+        "## Every point",
+        "",
+        "| format | parameters | size MB | save s | durable save s | warm load+1st s | "
+        "cold load+1st s | steady ms | save peak MB | cold load peak MB | max abs diff |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in sorted(
+        result["points"], key=lambda p: ([FLOOR, *names].index(p["format"]), p["parameters"])
+    ):
+        lines.append(
+            f"| {p['format']} | {p['parameters']:,} | {fmt(p['size_bytes'], 1e-6)} | "
+            f"{fmt(p['save_s'])} | {fmt(p['save_durable_s'])} | {fmt(p['load_warm_s'])} | "
+            f"{fmt(p['load_cold_s'])} | {fmt(p['steady_s'], 1e3)} | "
+            f"{fmt(p['save_peak_bytes'], 1e-6)} | {fmt(p['load_cold_peak_bytes'], 1e-6)} | "
+            f"{p['max_abs_diff']:.1e} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def figure(result: dict[str, Any], names: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = (
+        ("save_durable_s", "durable save (s)"),
+        ("load_cold_s", "cold load + first prediction (s)"),
+        ("load_warm_s", "warm load + first prediction (s)"),
+        ("size_bytes", "size on disk (bytes)"),
+    )
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+    for axis, (metric, label) in zip(axes.flat, panels, strict=True):
+        for name in [FLOOR, *names]:
+            rows = sorted(
+                (p for p in result["points"] if p["format"] == name and p[metric]),
+                key=lambda p: p["parameters"],
+            )
+            if not rows:
+                continue
+            xs = [p["parameters"] for p in rows]
+            mid = [p[metric]["median"] for p in rows]
+            low = [p[metric]["median"] - p[metric]["q1"] for p in rows]
+            high = [p[metric]["q3"] - p[metric]["median"] for p in rows]
+            style = {"color": "black", "linestyle": "--"} if name == FLOOR else {}
+            axis.errorbar(
+                xs, mid, yerr=[low, high], marker="o", ms=3, capsize=2, label=name, **style
+            )
+        axis.set(xscale="log", yscale="log", xlabel="parameters", ylabel=label)
+        axis.grid(True, which="both", alpha=0.3)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle("Saving formats: medians with interquartile-range bars")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 sizes, 3 repetitions")
+    parser.add_argument("--sizes", type=int, nargs="+")
+    parser.add_argument("--repeats", type=int)
+    parser.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS))
+    parser.add_argument("--output", type=Path, default=RESULTS / "format_costs.md")
+    args = parser.parse_args(argv)
+    if not sys.platform.startswith("linux"):
+        parser.error("the format benchmark needs Linux (fork, posix_fadvise, mincore, /proc)")
+    sizes = args.sizes or list(QUICK_SIZES if args.quick else map(int, SIZES))
+    repeats = args.repeats or (3 if args.quick else 7)
+
+    # The fork server: import everything, run nothing.
+    helpers.setup.quiet_tensorflow()
+    import ai_edge_litert.interpreter  # noqa: F401
+    import keras
+    import onnxruntime  # noqa: F401
+    import tensorflow as tf
+
+    started = time.perf_counter()
+    work = Path(
+        tempfile.mkdtemp(
+            prefix="kit-format-costs-",
+            dir=ROOT / "artifacts" if (ROOT / "artifacts").is_dir() else None,
+        )
+    )
+    try:
+        result = sweep(sizes, repeats, args.formats, work, lambda line: print(line, flush=True))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result["findings"] = findings(result, args.formats)
+    meta = {
+        "date": dt.date.today().isoformat(),
+        "machine": f"{platform.system()} {platform.machine()}, Python {platform.python_version()}",
+        "cores": os.cpu_count(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "repeats": repeats,
+        "minutes": (time.perf_counter() - started) / 60,
+        "reliable": all(m["reliable"] for m in result["machine"]),
+    }
+    output = args.output.resolve()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.with_suffix(".json").write_text(
+        json.dumps({"meta": meta, **result}, indent=1, default=str) + "\n"
+    )
+    output.write_text(markdown(result, args.formats, meta))
+    figure(result, args.formats, output.with_suffix(".png"))
+    print("\n".join(result["findings"]))
+    print(f"wrote {output.relative_to(ROOT)} (+ .json, .png) in {meta['minutes']:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
