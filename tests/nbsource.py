@@ -60,7 +60,9 @@ def notebook_definition(prefix: str, name: str) -> ast.AST:
             for node in tree.body
             if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name == name
         ]
-    assert len(found) == 1, f"notebook {prefix}: expected one definition of {name}, got {len(found)}"
+    assert len(found) == 1, (
+        f"notebook {prefix}: expected one definition of {name}, got {len(found)}"
+    )
     return found[0]
 
 
