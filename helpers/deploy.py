@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from helpers.tflite import frameworks_imported
+
 
 def run_litert(path: str | Path, inputs: np.ndarray) -> np.ndarray:
     """Run a one-input, one-output ``.tflite`` file on a batch of any size; return floats.
@@ -61,10 +63,7 @@ def run_file(model_path: str, inputs_path: str, outputs_path: str) -> str:
     """
     run = run_onnx if Path(model_path).suffix == ".onnx" else run_litert
     np.save(outputs_path, run(model_path, np.load(inputs_path)))
-    return ", ".join(
-        f"{name}: {'imported' if name in sys.modules else 'not imported'}"
-        for name in ("tensorflow", "keras")
-    )
+    return frameworks_imported()
 
 
 if __name__ == "__main__":

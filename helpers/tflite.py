@@ -99,6 +99,12 @@ def run_serving_default(model_path: str, inputs_path: str, outputs_path: str) ->
     (key,) = runner.get_input_details()
     outputs = runner(**{key: np.load(inputs_path)})
     np.save(outputs_path, outputs[sorted(outputs)[0]])
+    return frameworks_imported()
+
+
+def frameworks_imported() -> str:
+    """Which of TensorFlow and Keras this process has imported, e.g. for a child that runs a
+    deployment file and must show it needed neither."""
     return ", ".join(
         f"{name}: {'imported' if name in sys.modules else 'not imported'}"
         for name in ("tensorflow", "keras")
