@@ -23,6 +23,9 @@ HOME_REDIRECTS = (
     "XDG_CACHE_HOME",
     "XDG_CONFIG_HOME",
     "npm_config_cache",  # Playwright's Node driver (browser test) writes npm logs there
+    # pip runs `rustc --version` for its user agent when rustc is on the PATH; a rustup proxy
+    # then writes settings.toml under RUSTUP_HOME (~/.rustup by default).
+    "RUSTUP_HOME",
 )
 
 
