@@ -607,15 +607,20 @@ def test_notebook_12_shows_the_load_time_walk():
 
 
 @needs_sandbox
-def test_sandbox_hides_the_home_folder(tmp_path):
-    """A model counting the entries of the real home folder sees none in the sandbox."""
+def test_sandbox_hides_the_home_folder(tmp_path, monkeypatch):
+    """A model counting the entries of the home folder sees none in the sandbox."""
     import os
 
     import keras
 
-    home = Path.home().resolve()
-    if not home.is_dir() or len(os.listdir(home)) < 2:
-        pytest.skip("no home folder with entries to hide")
+    # A home folder with entries to hide (the test suite's own HOME is an empty throwaway).
+    home = tmp_path / "home"
+    for name in (".ssh", ".config", "notes"):
+        (home / name).mkdir(parents=True)
+    (home / "secret.txt").write_text("not for models")
+    monkeypatch.setenv("HOME", str(home))
+    assert Path.home().resolve() == home.resolve()
+    home = home.resolve()
     count = eval(f"lambda x: x * 0.0 + float(len(__import__('os').listdir({str(home)!r})))")
     inputs = keras.Input(shape=(WIDTH,), name="features")
     layer = keras.layers.Lambda(count, output_shape=(WIDTH,), name="count")
