@@ -49,28 +49,25 @@ def exists_only(index_path):
     return [name for name in _named(index_path) if not Path(index_path).with_name(name).exists()]
 
 
-def from_folder_listing(index_path):
-    """Opens the shard files it finds in the folder instead of those the index names."""
+def _unopenable(paths):
     broken = []
-    for path in sorted(Path(index_path).parent.glob("model_*.weights.h5")):
+    for path in sorted(paths):
         try:
             with h5py.File(path, "r"):
                 pass
         except OSError:
             broken.append(path.name)
     return broken
+
+
+def from_folder_listing(index_path):
+    """Opens the shard files it finds in the folder instead of those the index names."""
+    return _unopenable(Path(index_path).parent.glob("model_*.weights.h5"))
 
 
 def every_h5_in_folder(index_path):
     """Reports broken files the index does not name."""
-    broken = []
-    for path in sorted(Path(index_path).parent.glob("*.weights.h5")):
-        try:
-            with h5py.File(path, "r"):
-                pass
-        except OSError:
-            broken.append(path.name)
-    return broken
+    return _unopenable(Path(index_path).parent.glob("*.weights.h5"))
 
 
 def index_and_folder(index_path):
