@@ -50,10 +50,11 @@ from pathlib import Path
 from typing import Any
 
 import helpers  # first: quiets TensorFlow's logs before it is imported
+from helpers import formats
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-FLOOR = "numpy"
+FLOOR = formats.FLOOR
 FORMATS = (
     "weights.h5",
     "weights.json (sharded)",
@@ -552,7 +553,6 @@ def findings(result: dict[str, Any], names: list[str]) -> list[str]:
     largest = sizes[-1]
     lines = []
     floor_durable = median(points, FLOOR, largest, "save_durable_s")
-    floor_bytes = median(points, FLOOR, largest, "size_bytes")
     ranked = sorted(
         (n for n in names if median(points, n, largest, "save_durable_s")),
         key=lambda n: median(points, n, largest, "save_durable_s"),
@@ -561,15 +561,33 @@ def findings(result: dict[str, Any], names: list[str]) -> list[str]:
         f"At {largest:,} parameters the fastest durable save is `{ranked[0]}` "
         f"({median(points, ranked[0], largest, 'save_durable_s'):.2f} s) and the slowest "
         f"`{ranked[-1]}` ({median(points, ranked[-1], largest, 'save_durable_s'):.2f} s); the "
-        f"durable `numpy.save` floor takes {floor_durable:.2f} s."
+        f"durable `numpy.save` floor takes {floor_durable:.2f} s. Ratios below: the format's "
+        "median [interquartile range] against the floor's median."
     )
+    ratios = formats.ratios_to_floor(result, largest)
+    faster = [n for n in ranked if ratios[n]["save_throughput"][0] > 1]
     for name in ranked:
-        size = median(points, name, largest, "size_bytes")
-        throughput = floor_durable / median(points, name, largest, "save_durable_s")
+        throughput = ratios[name]["save_throughput"]
         lines.append(
-            f"`{name}`: durable save {throughput:.2f}× "
-            f"the floor's throughput; size {size / floor_bytes:.2f}× the raw weights."
+            f"`{name}`: durable save throughput {ratio_text(throughput)} the floor's; "
+            f"size {ratios[name]['size']:.2f}× the raw weights."
         )
+    if faster:
+        lines.append(
+            f"{len(faster)} of {len(names)} formats saved durably faster than the `numpy.save` "
+            f"reference at this size ({', '.join(f'`{n}`' for n in faster)}): it is a "
+            "reference point, not a lower bound."
+        )
+    cold_ranked = sorted(
+        (n for n in [FLOOR, *names] if ratios.get(n, {}).get("cold_load")),
+        key=lambda n: ratios[n]["cold_load"][0],
+    )
+    lines.append(
+        f"Cold load + first prediction at {largest:,} parameters, against the floor's cold load "
+        f"({median(points, FLOOR, largest, 'load_cold_s'):.3g} s): "
+        + "; ".join(f"`{n}` {ratio_text(ratios[n]['cold_load'])}" for n in cold_ranked)
+        + "."
+    )
     slower_cold = [
         n
         for n in [FLOOR, *names]
@@ -608,6 +626,12 @@ def findings(result: dict[str, Any], names: list[str]) -> list[str]:
 # ----------------------------------------------------------------------------- output
 
 
+def ratio_text(ratio: tuple[float, float, float]) -> str:
+    """A ratio with three significant digits and its range: ``0.00476× [0.00464–0.00487]``."""
+    middle, low, high = ratio
+    return f"{middle:.3g}× [{low:.3g}–{high:.3g}]"
+
+
 def fmt(value: dict[str, float] | None, scale: float = 1.0, digits: int = 3) -> str:
     if not value:
         return "n/a"
@@ -615,6 +639,32 @@ def fmt(value: dict[str, float] | None, scale: float = 1.0, digits: int = 3) -> 
         f"{value['median'] * scale:.{digits}g} "
         f"[{value['q1'] * scale:.{digits}g}–{value['q3'] * scale:.{digits}g}]"
     )
+
+
+def largest_table(result: dict[str, Any], names: list[str]) -> list[str]:
+    """At the largest size: each format against the durable and cold ``numpy`` floor."""
+    largest = max(p["parameters"] for p in result["points"])
+    ratios = formats.ratios_to_floor(result, largest)
+    lines = [
+        f"## At {largest:,} parameters, against the `numpy.save` floor",
+        "",
+        "Ratios: the format's median [quartiles] against the floor's median. Durable save "
+        "throughput above 1 is faster than the floor; cold load above 1 is slower.",
+        "",
+        "| format | durable save s | save throughput × floor | cold load+1st s | "
+        "cold load × floor | size × floor |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name in [FLOOR, *names]:
+        p, r = formats.point(result, name, largest), ratios.get(name)
+        if p is None or r is None:
+            continue
+        cold = ratio_text(r["cold_load"]) if r["cold_load"] else "n/a"
+        lines.append(
+            f"| {name} | {fmt(p['save_durable_s'])} | {ratio_text(r['save_throughput'])} | "
+            f"{fmt(p['load_cold_s'])} | {cold} | {r['size']:.2f} |"
+        )
+    return [*lines, ""]
 
 
 def markdown(result: dict[str, Any], names: list[str], meta: dict[str, Any]) -> str:
@@ -630,6 +680,7 @@ def markdown(result: dict[str, Any], names: list[str], meta: dict[str, Any]) -> 
         "",
         *(f"- {line}" for line in result["findings"]),
         "",
+        *largest_table(result, names),
         "## Load average (1 minute) per size",
         "",
         "| parameters | before | after | reliable |",
@@ -659,41 +710,29 @@ def markdown(result: dict[str, Any], names: list[str], meta: dict[str, Any]) -> 
     return "\n".join(lines) + "\n"
 
 
-def figure(result: dict[str, Any], names: list[str], path: Path) -> None:
+def figure(result: dict[str, Any], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    panels = (
-        ("save_durable_s", "durable save (s)"),
-        ("load_cold_s", "cold load + first prediction (s)"),
-        ("load_warm_s", "warm load + first prediction (s)"),
-        ("size_bytes", "size on disk (bytes)"),
-    )
-    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
-    for axis, (metric, label) in zip(axes.flat, panels, strict=True):
-        for name in [FLOOR, *names]:
-            rows = sorted(
-                (p for p in result["points"] if p["format"] == name and p[metric]),
-                key=lambda p: p["parameters"],
-            )
-            if not rows:
-                continue
-            xs = [p["parameters"] for p in rows]
-            mid = [p[metric]["median"] for p in rows]
-            low = [p[metric]["median"] - p[metric]["q1"] for p in rows]
-            high = [p[metric]["q3"] - p[metric]["median"] for p in rows]
-            style = {"color": "black", "linestyle": "--"} if name == FLOOR else {}
-            axis.errorbar(
-                xs, mid, yerr=[low, high], marker="o", ms=3, capsize=2, label=name, **style
-            )
-        axis.set(xscale="log", yscale="log", xlabel="parameters", ylabel=label)
-        axis.grid(True, which="both", alpha=0.3)
-    axes.flat[0].legend(fontsize=7)
-    fig.suptitle("Saving formats: medians with interquartile-range bars")
-    fig.tight_layout()
+    fig = formats.plot_costs(result, "Saving formats: medians with interquartile-range bars")
     fig.savefig(path, dpi=90)
+
+
+def write(result: dict[str, Any], meta: dict[str, Any], output: Path, draw: bool) -> None:
+    """Findings (computed from the numbers), then JSON, Markdown and (if ``draw``) the figure."""
+    measured = {p["format"] for p in result["points"]}
+    names = [name for name in FORMATS if name in measured]
+    result["findings"] = findings(result, names)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.with_suffix(".json").write_text(
+        json.dumps({"meta": meta, **result}, indent=1, default=str) + "\n"
+    )
+    output.write_text(markdown(result, names, meta))
+    if draw:
+        figure(result, output.with_suffix(".png"))
+    print("\n".join(result["findings"]))
+    shown = output.relative_to(ROOT) if output.is_relative_to(ROOT) else output
+    print(f"wrote {shown} (+ .json{', .png' if draw else ''})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -703,7 +742,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int)
     parser.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS))
     parser.add_argument("--output", type=Path, default=RESULTS / "format_costs.md")
+    parser.add_argument("--no-figure", action="store_true", help="write JSON and Markdown only")
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="measure nothing: rewrite the findings, Markdown and figure from the output's JSON",
+    )
     args = parser.parse_args(argv)
+    output = args.output.resolve()
+    if args.render:
+        saved = formats.load_costs(output.with_suffix(".json"))
+        meta = saved.pop("meta")
+        write(saved, meta, output, draw=not args.no_figure)
+        return 0
     if not sys.platform.startswith("linux"):
         parser.error("the format benchmark needs Linux (fork, posix_fadvise, mincore, /proc)")
     sizes = args.sizes or list(QUICK_SIZES if args.quick else map(int, SIZES))
@@ -717,17 +768,13 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     started = time.perf_counter()
-    work = Path(
-        tempfile.mkdtemp(
-            prefix="kit-format-costs-",
-            dir=ROOT / "artifacts" if (ROOT / "artifacts").is_dir() else None,
-        )
-    )
+    scratch = helpers.paths.artifacts_root()  # git-ignored, and on the disk being measured
+    scratch.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="kit-format-costs-", dir=scratch))
     try:
         result = sweep(sizes, repeats, args.formats, work, lambda line: print(line, flush=True))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    result["findings"] = findings(result, args.formats)
     meta = {
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.system()} {platform.machine()}, Python {platform.python_version()}",
@@ -738,15 +785,7 @@ def main(argv: list[str] | None = None) -> int:
         "minutes": (time.perf_counter() - started) / 60,
         "reliable": all(m["reliable"] for m in result["machine"]),
     }
-    output = args.output.resolve()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.with_suffix(".json").write_text(
-        json.dumps({"meta": meta, **result}, indent=1, default=str) + "\n"
-    )
-    output.write_text(markdown(result, args.formats, meta))
-    figure(result, args.formats, output.with_suffix(".png"))
-    print("\n".join(result["findings"]))
-    print(f"wrote {output.relative_to(ROOT)} (+ .json, .png) in {meta['minutes']:.1f} min")
+    write(result, meta, output, draw=not args.no_figure)
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import json
 import math
 import os
 import sys
@@ -75,3 +76,57 @@ def test_child_errors_reach_the_parent():
     assert format_costs.in_child(lambda: {"pid": os.getpid()})["pid"] != os.getpid()
     with pytest.raises(RuntimeError, match="ZeroDivisionError"):
         format_costs.in_child(lambda: {"x": 1 / 0})
+
+
+def synthetic_result() -> dict:
+    """Three sizes, the floor and two formats: `fast` beats the floor, `slow` is 200x slower."""
+
+    def summary(median: float) -> dict:
+        return {"median": median, "q1": 0.9 * median, "q3": 1.1 * median, "n": 7}
+
+    points = []
+    for parameters, scale in ((1_000_000, 1.0), (4_000_000, 4.0), (16_000_000, 16.0)):
+        for name, save, cold, warm, size in (
+            ("numpy", 0.1, 0.2, 0.1, 4.0),
+            ("fast", 0.05, 0.3, 0.2, 4.0),
+            ("slow", 20.0, 0.1, 0.05, 8.0),
+        ):
+            point = {"format": name, "parameters": parameters}
+            for metric in format_costs.METRICS:
+                point[metric] = summary(1.0)
+            point.update(save_durable_s=summary(save * scale), load_cold_s=summary(cold * scale),
+                         load_warm_s=summary(warm * scale),
+                         size_bytes=summary(size * parameters), max_abs_diff=0.0)  # fmt: skip
+            points.append(point)
+    machine = [{"parameters": 16_000_000, "load_before": 0.5, "load_after": 3.0,
+                "reliable": False}]  # fmt: skip
+    return {"points": points, "machine": machine, "failures": []}
+
+
+def test_findings_state_ratios_with_significant_digits_and_flag_a_busy_machine():
+    lines = format_costs.findings(synthetic_result(), ["fast", "slow"])
+    text = "\n".join(lines)
+    assert "`slow`: durable save throughput 0.005× [0.00455–0.00556] the floor's" in text
+    assert "size 2.00× the raw weights" in text
+    assert "1 of 2 formats saved durably faster than the `numpy.save` reference" in text
+    assert "`slow` 0.5× [0.45–0.55]; `numpy` 1× [0.9–1.1]; `fast` 1.5× [1.35–1.65]" in text
+    assert "at least as slow as a warm one for 3 of 3 formats" in text
+    assert "`numpy` durable save time grows as parameters^1.00" in text
+    assert lines[-1].startswith("UNRELIABLE: the load average exceeded the core count")
+
+
+def test_render_rewrites_findings_markdown_and_figure_from_the_json(tmp_path, monkeypatch):
+    output = tmp_path / "costs.md"
+    result = synthetic_result()
+    meta = {"date": "2026-01-01", "machine": "test", "cores": 2, "tensorflow": "x",
+            "keras": "y", "repeats": 7, "minutes": 1.0, "reliable": False}  # fmt: skip
+    stale = {"meta": meta, **result, "findings": ["a stale sentence"]}
+    output.with_suffix(".json").write_text(json.dumps(stale))
+    monkeypatch.setattr(format_costs, "FORMATS", (*format_costs.FORMATS, "fast", "slow"))
+    assert format_costs.main(["--render", "--output", str(output)]) == 0
+    written = json.loads(output.with_suffix(".json").read_text())
+    assert written["meta"] == meta and "a stale sentence" not in written["findings"]
+    assert written["findings"] == format_costs.findings(result, ["fast", "slow"])
+    markdown = output.read_text()
+    assert "| slow | 320 [288–352] | 0.005× [0.00455–0.00556] | 1.6 [1.44–1.76] | 0.5× " in markdown
+    assert output.with_suffix(".png").stat().st_size > 10_000

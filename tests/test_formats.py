@@ -1,94 +1,80 @@
-"""Unit tests for helpers.formats: sizing, measuring, medians, ratios and reports."""
+"""Unit tests for helpers.formats: reading benchmark results, ratios, figures, the decision map."""
 
 from __future__ import annotations
 
-import math
+import json
 
-import numpy as np
 import pytest
 
 from helpers import formats
 from helpers.errors import ArtifactError
 
 
-def timing(name: str, parameters: int, save_s: float, **overrides: float) -> formats.Timing:
-    values = {"size_bytes": parameters * 4, "load_s": 0.1, "first_predict_s": 0.01,
-              "steady_predict_s": 0.001} | overrides  # fmt: skip
-    return formats.Timing(name, parameters, save_s=save_s, **values)
+def summary(median: float, q1: float | None = None, q3: float | None = None) -> dict:
+    return {"median": median, "q1": median if q1 is None else q1,
+            "q3": median if q3 is None else q3, "n": 7}  # fmt: skip
 
 
-@pytest.mark.parametrize("target", [10_000, 100_000, 1_000_000, 50_000_000])
-def test_width_for_gives_about_the_target_size(target: int) -> None:
-    parameters = formats.mlp_parameters(formats.width_for(target))
-    assert abs(parameters - target) / target < 0.02
+def cost_point(name: str, parameters: int, save: dict, cold: dict | None, size: float) -> dict:
+    return {"format": name, "parameters": parameters, "save_durable_s": save,
+            "load_cold_s": cold, "load_warm_s": cold, "size_bytes": summary(size)}  # fmt: skip
 
 
-@pytest.mark.parametrize("bad", [0, -5])
-def test_width_for_refuses_non_positive_sizes(bad: int) -> None:
-    with pytest.raises(ValueError, match="positive"):
-        formats.width_for(bad)
+def result() -> dict:
+    return {
+        "meta": {},
+        "machine": [],
+        "findings": [],
+        "points": [
+            cost_point("numpy", 100, summary(2.0, 1.0, 4.0), summary(1.0), 400),
+            cost_point("keras", 100, summary(4.0, 2.0, 8.0), summary(3.0, 2.0, 5.0), 800),
+            cost_point("tflite", 100, summary(1.0), None, 400),
+            cost_point("numpy", 1000, summary(3.0), summary(2.0), 4000),
+        ],
+    }
 
 
-def test_sized_mlp_matches_its_formula() -> None:
-    model = formats.sized_mlp(5_000)
-    assert model.count_params() == formats.mlp_parameters(formats.width_for(5_000))
-    assert model.inputs[0].name == "pixels"
+def test_ratios_hold_the_floor_at_its_median_and_spread_the_format() -> None:
+    ratios = formats.ratios_to_floor(result(), 100)
+    assert ratios["keras"]["save_throughput"] == (0.5, 0.25, 1.0)  # 2/4, 2/8, 2/2
+    assert ratios["keras"]["cold_load"] == (3.0, 2.0, 5.0)
+    assert ratios["keras"]["size"] == 2.0
+    assert ratios["tflite"]["save_throughput"] == (2.0, 2.0, 2.0)
+    assert ratios["tflite"]["cold_load"] is None  # no cold sample survived the eviction check
+    assert set(ratios) == {"numpy", "keras", "tflite"}
+    with pytest.raises(ValueError, match="no 'numpy' point at 5"):
+        formats.ratios_to_floor(result(), 5)
 
 
-def test_size_on_disk_counts_files_folders_and_checkpoint_prefixes(tmp_path) -> None:
-    (tmp_path / "a.bin").write_bytes(b"x" * 10)
-    (tmp_path / "dir").mkdir()
-    (tmp_path / "dir" / "b").write_bytes(b"x" * 5)
-    (tmp_path / "ckpt.index").write_bytes(b"x" * 3)
-    (tmp_path / "ckpt.data-00000-of-00001").write_bytes(b"x" * 7)
-    assert formats.size_on_disk(tmp_path / "a.bin") == 10
-    assert formats.size_on_disk(tmp_path / "dir") == 5
-    assert formats.size_on_disk(tmp_path / "ckpt") == 10
-    with pytest.raises(ArtifactError, match="nothing on disk"):
-        formats.size_on_disk(tmp_path / "missing")
+def test_load_costs_names_the_path_of_a_bad_file(tmp_path) -> None:
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(result()))
+    assert formats.point(formats.load_costs(good), "keras", 100)["size_bytes"]["median"] == 800
+    assert formats.point(formats.load_costs(good), "keras", 1000) is None
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"meta": ')
+    with pytest.raises(ArtifactError, match=r"broken\.json: not a readable benchmark result"):
+        formats.load_costs(broken)
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps({"meta": {}, "points": []}))
+    with pytest.raises(ArtifactError, match=r"partial\.json: .* without \['findings', 'machine'\]"):
+        formats.load_costs(partial)
+    with pytest.raises(ArtifactError, match=r"missing\.json"):
+        formats.load_costs(tmp_path / "missing.json")
 
 
-@pytest.mark.parametrize("name", ["numpy", *formats.FORMATS])
-def test_measure_round_trips_and_times_each_step(tmp_path, name: str) -> None:
-    result = formats.measure(name, formats.sized_mlp(2_000), tmp_path / name, steady_calls=2)
-    assert result.format == name
-    assert result.parameters == formats.sized_mlp(2_000).count_params()
-    assert result.size_bytes >= result.parameters * 4
-    assert result.save_s > 0 and result.load_s > 0
-    assert math.isnan(result.first_predict_s) == (name == "numpy")
+def test_plot_costs_draws_four_log_log_panels_with_iqr_bars() -> None:
+    import matplotlib
 
-
-def test_measure_refuses_unknown_formats(tmp_path) -> None:
-    with pytest.raises(ValueError, match="unknown format 'onnx'"):
-        formats.measure("onnx", formats.sized_mlp(2_000), tmp_path / "x")
-
-
-def test_median_timing_takes_each_median_and_refuses_mixed_runs() -> None:
-    runs = [timing("keras", 100, 1.0), timing("keras", 100, 3.0), timing("keras", 100, 2.0)]
-    assert formats.median_timing(runs).save_s == 2.0
-    with pytest.raises(ValueError, match="mix"):
-        formats.median_timing([timing("keras", 100, 1.0), timing("tflite", 100, 1.0)])
-    with pytest.raises(ValueError, match="no runs"):
-        formats.median_timing([])
-
-
-def test_save_ratios_divide_by_the_floor_at_the_same_size() -> None:
-    results = [timing("numpy", 100, 1.0), timing("keras", 100, 4.0), timing("keras", 200, 1.0)]
-    assert formats.save_ratios(results) == {("keras", 100): 0.25}  # no floor at 200
-
-
-def test_growth_exponent_recovers_a_power_law() -> None:
-    sizes = np.array([1e3, 1e4, 1e5])
-    assert formats.growth_exponent(sizes, 3 * sizes**1.5) == pytest.approx(1.5)
-    with pytest.raises(ValueError, match="two"):
-        formats.growth_exponent([1.0], [1.0])
-
-
-def test_reports_round_trip_and_mark_the_floor() -> None:
-    results = [timing("numpy", 100, 1.0, first_predict_s=math.nan), timing("keras", 100, 2.0)]
-    table = formats.markdown_table(results)
-    assert "| numpy | 100 |" in table and "floor" in table and "0.5×" in table
-    assert formats.from_rows(formats.to_rows(results))[1] == results[1]
+    matplotlib.use("Agg")
+    figure = formats.plot_costs(result())
+    assert len(figure.axes) == 4
+    assert all(axis.get_xscale() == axis.get_yscale() == "log" for axis in figure.axes)
+    save_panel = figure.axes[0]
+    assert [text.get_text() for text in save_panel.get_legend().get_texts()] == [
+        "numpy", "keras", "tflite"
+    ]  # fmt: skip
+    assert save_panel.containers[1].has_yerr  # keras's bars: its interquartile range
 
 
 def test_decision_map_draws_every_cell_and_refuses_ragged_rows() -> None:
@@ -101,14 +87,3 @@ def test_decision_map_draws_every_cell_and_refuses_ragged_rows() -> None:
     assert texts == ["✓", "✓", "✓", "✗"]
     with pytest.raises(ValueError, match="row 'signatures'"):
         formats.decision_map({"weights": {"a": True, "b": True}, "signatures": {"a": False}})
-
-
-def test_plot_has_one_panel_per_cost() -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    results = [timing("numpy", 100, 1.0, first_predict_s=math.nan), timing("keras", 100, 2.0)]
-    results += [timing("numpy", 1000, 2.0, first_predict_s=math.nan), timing("keras", 1000, 3.0)]
-    figure = formats.plot(results)
-    assert len(figure.axes) == 6
-    assert all(axis.get_xscale() == "log" for axis in figure.axes)
