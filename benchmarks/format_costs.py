@@ -569,7 +569,7 @@ def findings(result: dict[str, Any], names: list[str]) -> list[str]:
     for name in ranked:
         throughput = ratios[name]["save_throughput"]
         lines.append(
-            f"`{name}`: durable save throughput {ratio_text(throughput)} the floor's; "
+            f"`{name}`: durable save throughput {formats.ratio_text(throughput)} the floor's; "
             f"size {ratios[name]['size']:.2f}× the raw weights."
         )
     if faster:
@@ -585,7 +585,7 @@ def findings(result: dict[str, Any], names: list[str]) -> list[str]:
     lines.append(
         f"Cold load + first prediction at {largest:,} parameters, against the floor's cold load "
         f"({median(points, FLOOR, largest, 'load_cold_s'):.3g} s): "
-        + "; ".join(f"`{n}` {ratio_text(ratios[n]['cold_load'])}" for n in cold_ranked)
+        + "; ".join(f"`{n}` {formats.ratio_text(ratios[n]['cold_load'])}" for n in cold_ranked)
         + "."
     )
     slower_cold = [
@@ -626,12 +626,6 @@ def findings(result: dict[str, Any], names: list[str]) -> list[str]:
 # ----------------------------------------------------------------------------- output
 
 
-def ratio_text(ratio: tuple[float, float, float]) -> str:
-    """A ratio with three significant digits and its range: ``0.00476× [0.00464–0.00487]``."""
-    middle, low, high = ratio
-    return f"{middle:.3g}× [{low:.3g}–{high:.3g}]"
-
-
 def fmt(value: dict[str, float] | None, scale: float = 1.0, digits: int = 3) -> str:
     if not value:
         return "n/a"
@@ -659,10 +653,9 @@ def largest_table(result: dict[str, Any], names: list[str]) -> list[str]:
         p, r = formats.point(result, name, largest), ratios.get(name)
         if p is None or r is None:
             continue
-        cold = ratio_text(r["cold_load"]) if r["cold_load"] else "n/a"
         lines.append(
-            f"| {name} | {fmt(p['save_durable_s'])} | {ratio_text(r['save_throughput'])} | "
-            f"{fmt(p['load_cold_s'])} | {cold} | {r['size']:.2f} |"
+            f"| {name} | {fmt(p['save_durable_s'])} | {formats.ratio_text(r['save_throughput'])} | "
+            f"{fmt(p['load_cold_s'])} | {formats.ratio_text(r['cold_load'])} | {r['size']:.2f} |"
         )
     return [*lines, ""]
 

@@ -71,6 +71,14 @@ def ratios_to_floor(result: dict[str, Any], parameters: int) -> dict[str, dict[s
     return ratios
 
 
+def ratio_text(ratio: tuple[float, float, float] | None) -> str:
+    """A ratio from :func:`ratios_to_floor`, e.g. ``0.00477× [0.00465–0.00488]`` (3 digits)."""
+    if ratio is None:
+        return "n/a"
+    middle, low, high = ratio
+    return f"{middle:.3g}× [{low:.3g}–{high:.3g}]"
+
+
 def plot_costs(result: dict[str, Any], title: str = "Saving formats") -> Any:
     """Four log-log panels (durable save, cold and warm load, size): medians with IQR bars."""
     import matplotlib.pyplot as plt

@@ -46,6 +46,12 @@ def test_ratios_hold_the_floor_at_its_median_and_spread_the_format() -> None:
         formats.ratios_to_floor(result(), 5)
 
 
+def test_ratio_text_keeps_three_significant_digits_of_small_ratios() -> None:
+    assert formats.ratio_text((0.004771, 0.004649, 0.004881)) == "0.00477× [0.00465–0.00488]"
+    assert formats.ratio_text((1.456, 1.3, 1.53)) == "1.46× [1.3–1.53]"
+    assert formats.ratio_text(None) == "n/a"
+
+
 def test_load_costs_names_the_path_of_a_bad_file(tmp_path) -> None:
     good = tmp_path / "good.json"
     good.write_text(json.dumps(result()))
