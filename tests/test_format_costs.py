@@ -130,3 +130,20 @@ def test_render_rewrites_findings_markdown_and_figure_from_the_json(tmp_path, mo
     markdown = output.read_text()
     assert "| slow | 320 [288–352] | 0.005× [0.00455–0.00556] | 1.6 [1.44–1.76] | 0.5× " in markdown
     assert output.with_suffix(".png").stat().st_size > 10_000
+
+
+@linux_only
+def test_eviction_cannot_empty_a_ram_backed_file_system():
+    """Why the cold-load check fails on tmpfs: the pages are the file, they stay resident."""
+    shm = Path("/dev/shm")
+    mounts = [line.split() for line in Path("/proc/mounts").read_text().splitlines()]
+    if not any(fields[1:3] == [str(shm), "tmpfs"] for fields in mounts):
+        pytest.skip("no tmpfs at /dev/shm")
+    blob = shm / f"kit-evict-{os.getpid()}.bin"
+    try:
+        blob.write_bytes(os.urandom(1 << 20))
+        format_costs.fsync_artifact(blob)
+        format_costs.evict(blob)
+        assert format_costs.resident_fraction(blob) == 1.0
+    finally:
+        blob.unlink(missing_ok=True)
