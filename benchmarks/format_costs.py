@@ -539,12 +539,11 @@ def sweep(
     return {"points": points, "machine": machine, "failures": failures, "samples": samples}
 
 
-def median(points: list[dict], name: str, parameters: int, metric: str) -> float | None:
-    for point in points:
-        if point["format"] == name and point["parameters"] == parameters:
-            value = point[metric]
-            return value["median"] if value else None
-    return None
+def median(result: dict[str, Any], name: str, parameters: int, metric: str) -> float | None:
+    """One metric's median for one format and size, or ``None`` if it was not measured."""
+    found = formats.point(result, name, parameters)
+    value = found[metric] if found else None
+    return value["median"] if value else None
 
 
 def findings(result: dict[str, Any], names: list[str]) -> list[str]:
@@ -552,15 +551,15 @@ def findings(result: dict[str, Any], names: list[str]) -> list[str]:
     points, sizes = result["points"], sorted({p["parameters"] for p in result["points"]})
     largest = sizes[-1]
     lines = []
-    floor_durable = median(points, FLOOR, largest, "save_durable_s")
+    floor_durable = median(result, FLOOR, largest, "save_durable_s")
     ranked = sorted(
-        (n for n in names if median(points, n, largest, "save_durable_s")),
-        key=lambda n: median(points, n, largest, "save_durable_s"),
+        (n for n in names if median(result, n, largest, "save_durable_s")),
+        key=lambda n: median(result, n, largest, "save_durable_s"),
     )
     lines.append(
         f"At {largest:,} parameters the fastest durable save is `{ranked[0]}` "
-        f"({median(points, ranked[0], largest, 'save_durable_s'):.2f} s) and the slowest "
-        f"`{ranked[-1]}` ({median(points, ranked[-1], largest, 'save_durable_s'):.2f} s); the "
+        f"({median(result, ranked[0], largest, 'save_durable_s'):.2f} s) and the slowest "
+        f"`{ranked[-1]}` ({median(result, ranked[-1], largest, 'save_durable_s'):.2f} s); the "
         f"durable `numpy.save` floor takes {floor_durable:.2f} s. Ratios below: the format's "
         "median [interquartile range] against the floor's median."
     )
@@ -584,15 +583,15 @@ def findings(result: dict[str, Any], names: list[str]) -> list[str]:
     )
     lines.append(
         f"Cold load + first prediction at {largest:,} parameters, against the floor's cold load "
-        f"({median(points, FLOOR, largest, 'load_cold_s'):.3g} s): "
+        f"({median(result, FLOOR, largest, 'load_cold_s'):.3g} s): "
         + "; ".join(f"`{n}` {formats.ratio_text(ratios[n]['cold_load'])}" for n in cold_ranked)
         + "."
     )
     slower_cold = [
         n
         for n in [FLOOR, *names]
-        if (c := median(points, n, largest, "load_cold_s"))
-        and (w := median(points, n, largest, "load_warm_s"))
+        if (c := median(result, n, largest, "load_cold_s"))
+        and (w := median(result, n, largest, "load_warm_s"))
         and c >= w
     ]
     lines.append(
