@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from helpers.checks.core import Hint, exercise, expect, require
 
 
@@ -43,9 +45,32 @@ def test_unexpected_answers_are_reported_not_raised(capsys):
     def length_check(answer):
         return f"{len(answer)} items."
 
-    assert length_check(3).solved is False
-    assert "could not use your answer (TypeError" in capsys.readouterr().out
+    verdict = length_check(3)
+    assert verdict.solved is False and isinstance(verdict.error, TypeError)
+    out = capsys.readouterr().out
+    assert out.startswith("❌ Exercise 00.2 (length): the check could not use your answer ")
+    assert "(TypeError: object of type 'int' has no len())" in out  # a bug stays visible
+    assert "Compare your answer with what the task asks for" in out
     assert length_check.number == "00.2" and issubclass(Hint, Exception)
+
+
+@pytest.mark.parametrize(
+    "error", [AssertionError("x"), KeyError("k"), RuntimeError("r"), ZeroDivisionError("z")]
+)
+def test_any_exception_in_a_check_is_a_verdict_not_a_traceback(capsys, error):
+    @exercise("00.3", "raises")
+    def raising_check(answer):
+        raise error
+
+    verdict = raising_check(1)
+    assert verdict.solved is False and verdict.error is error
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and f"({type(error).__name__}: {error})" in out
+
+
+def test_hints_and_placeholders_carry_no_error():
+    assert double_check(41).error is None and double_check(None).error is None
+    assert double_check(42).error is None
 
 
 def test_verdict_is_truthy_when_solved_and_displays_nothing():

@@ -27,16 +27,24 @@ from collections.abc import Callable
 from typing import Any
 
 SOLVED, NOT_YET, TRY_AGAIN = "✅", "⏳", "❌"
+#: The teaching sentence after an exception the check did not expect.
+UNUSABLE = (
+    "Compare your answer with what the task asks for (its kind: a path, a number, a model, a "
+    "set), and make sure the cells above it ran in order."
+)
 
 
 class Verdict:
     """A check's result: true when solved. Shows nothing in a notebook: the line the check
     printed says it all (a bare ``True`` under it would only be noise)."""
 
-    __slots__ = ("solved",)
+    __slots__ = ("error", "solved")
 
-    def __init__(self, solved: bool) -> None:
+    def __init__(self, solved: bool, error: Exception | None = None) -> None:
         self.solved = solved
+        #: The exception that stopped the check, when it was neither a hint nor a placeholder:
+        #: tests assert it is None, so a bug in a check cannot pass for a rejected answer.
+        self.error = error
 
     def __bool__(self) -> bool:
         return self.solved
@@ -84,12 +92,12 @@ def exercise(number: str, title: str) -> Callable[[Callable[..., str]], Callable
             except Hint as hint:
                 print(f"{TRY_AGAIN} {name}: not quite. {hint}")
                 return Verdict(False)
-            except Exception as error:  # a learner's answer of an unexpected kind
+            except Exception as error:  # an answer of an unexpected kind, or a bug in the check
                 print(
                     f"{TRY_AGAIN} {name}: the check could not use your answer "
-                    f"({type(error).__name__}: {error})."
+                    f"({type(error).__name__}: {error}). {UNUSABLE}"
                 )
-                return Verdict(False)
+                return Verdict(False, error)
             print(f"{SOLVED} {name} solved. {message}")
             return Verdict(True)
 
