@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,51 @@ def test_lock_resolves_on_the_supported_pythons_only(capsys):
     if not _index_reachable():
         pytest.skip("the package index cannot be reached from here")
     assert load_kit().check_lock() == 0, capsys.readouterr().out
+
+
+def test_stress_load_runs_a_burner_per_core_and_a_syncing_writer_then_stops(tmp_path):
+    kit = load_kit()
+    load = kit.Load(tmp_path / "stress", burners=2)
+    with load:
+        assert len(load.processes) == 3  # two busy loops and the writer
+        deadline = time.monotonic() + 60
+        while not (load.target.exists() and load.target.stat().st_size >= 1 << 20):
+            assert time.monotonic() < deadline, "the writer wrote nothing in 60 s"
+            time.sleep(0.05)
+        assert all(process.poll() is None for process in load.processes)
+    assert all(process.returncode is not None for process in load.processes)
+    assert not load.target.exists()
+    assert load.describe().startswith("2 busy loop(s) and 1 writer of fsync'ed 1 MiB chunks")
+
+
+def test_stress_counts_passes_per_notebook(monkeypatch, tmp_path, capsys):
+    kit = load_kit()
+    outcomes = iter([0, 1, 0, 0])  # run 1: a passes, b fails; run 2: both pass
+    monkeypatch.setattr(kit, "ROOT", tmp_path)
+    monkeypatch.setattr(kit, "test_notebook", lambda python, notebook, log: next(outcomes))
+    monkeypatch.setattr(kit, "Load", lambda folder: FakeLoad(folder))
+    assert kit.stress("python", ["--runs", "2", "a.ipynb", "b.ipynb"]) == 1
+    out = capsys.readouterr().out
+    assert "a.ipynb: passed 2 of 2 under load" in out
+    assert "b.ipynb: passed 1 of 2 under load" in out
+    assert "run 1/2 b.ipynb: FAIL (pytest's output: artifacts/stress/b-run1.log)" in out
+
+
+class FakeLoad:
+    def __init__(self, folder):
+        self.folder = folder
+
+    def __enter__(self):
+        self.folder.mkdir(parents=True)
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def describe(self):
+        return "no load (a test)"
+
+
+def test_stress_notebooks_exist():
+    kit = load_kit()
+    assert all((ROOT / name).is_file() for name in kit.TIMING_NOTEBOOKS)

@@ -250,6 +250,98 @@ def student_editions(python: str, extra: list[str]) -> int:
     return run([python, str(ROOT / "tools" / "student_edition.py"), *extra], cwd=ROOT)
 
 
+#: The notebooks that measure time (a live benchmark, a timed loop): the ones `stress` re-runs.
+TIMING_NOTEBOOKS = (
+    "notebooks/06_signatures_assets_and_tflite.ipynb",
+    "notebooks/07_choosing_a_format.ipynb",
+    "notebooks/11_long_runs_and_big_models.ipynb",
+)
+#: A busy loop, one per core: the CPU side of the load.
+BURNER = "while True:\n    pass\n"
+#: Synced writes of 1 MiB into one file on the repository's disk (artifacts/ is disk-backed
+#: where /tmp may be RAM), wrapping at 64 MiB: the disk side of the load.
+WRITER = """
+import os, sys
+chunk = os.urandom(1 << 20)
+with open(sys.argv[1], "wb", buffering=0) as out:
+    while True:
+        for _ in range(64):
+            out.write(chunk)
+            os.fsync(out.fileno())
+        out.seek(0)
+"""
+
+
+class Load:
+    """CPU and disk load for as long as the ``with`` block lasts: a busy loop per core plus a
+    writer doing synced writes under ``folder``. Stops exactly the processes it started."""
+
+    def __init__(self, folder: Path, burners: int | None = None) -> None:
+        self.folder = folder
+        self.burners = burners if burners is not None else (os.cpu_count() or 1)
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def target(self) -> Path:
+        return self.folder / "stress-writer.bin"
+
+    def __enter__(self) -> Load:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        for _ in range(self.burners):
+            self.processes.append(subprocess.Popen([sys.executable, "-c", BURNER], **quiet))
+        writer = [sys.executable, "-c", WRITER, str(self.target)]
+        self.processes.append(subprocess.Popen(writer, **quiet))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for process in self.processes:
+            process.kill()
+        for process in self.processes:
+            process.wait()
+        self.target.unlink(missing_ok=True)
+
+    def describe(self) -> str:
+        return (
+            f"{self.burners} busy loop(s) and 1 writer of fsync'ed 1 MiB chunks "
+            f"on {os.cpu_count() or 1} core(s)"
+        )
+
+
+def stress(python: str, extra: list[str]) -> int:
+    """``stress [--runs N] [NOTEBOOK ...]``: strict nbval on the timing-sensitive notebooks, N
+    times each, under CPU and disk load; prints the pass count per notebook."""
+    parser = argparse.ArgumentParser(prog="kit.py stress")
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("notebooks", nargs="*", default=list(TIMING_NOTEBOOKS))
+    args = parser.parse_args(extra)
+    passes = {notebook: 0 for notebook in args.notebooks}
+    with Load(ROOT / "artifacts" / "stress") as load:
+        say(f"load: {load.describe()}")
+        for run_number in range(1, args.runs + 1):
+            for notebook in args.notebooks:
+                log = load.folder / f"{Path(notebook).stem}-run{run_number}.log"
+                code = test_notebook(python, notebook, log)
+                passes[notebook] += code == 0
+                verdict = (
+                    "pass" if code == 0 else f"FAIL (pytest's output: {log.relative_to(ROOT)})"
+                )
+                say(f"run {run_number}/{args.runs} {notebook}: {verdict}")
+                if code == 0:
+                    log.unlink(missing_ok=True)
+    for notebook, count in passes.items():
+        say(f"{notebook}: passed {count} of {args.runs} under load")
+    return 0 if all(count == args.runs for count in passes.values()) else 1
+
+
+def test_notebook(python: str, notebook: str, log: Path) -> int:
+    """Strict nbval on one notebook, in a throwaway HOME as `test` runs it; output to ``log``."""
+    with tempfile.TemporaryDirectory(prefix="kit-home-") as home, log.open("w") as out:
+        env = dict(os.environ, HOME=home, USERPROFILE=home)
+        command = [python, "-m", "pytest", "-q", notebook]
+        return run(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
 BENCHMARKS = {"notebooks": "notebooks.py", "formats": "format_costs.py"}
 
 
@@ -329,7 +421,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "command",
-        choices=["setup", "lab", "test", "refresh", "student", "benchmark", "lock", "clean"],
+        choices=[
+            *("setup", "lab", "test", "stress", "refresh", "student", "benchmark", "lock"),
+            "clean",
+        ],
     )
     parser.add_argument(
         "--current-env",
@@ -368,6 +463,8 @@ def main() -> int:
         return lab(python, extra, student=args.student)
     if args.command == "test":
         return test(python, extra)
+    if args.command == "stress":
+        return stress(python, extra)
     if args.command == "refresh":
         return refresh(python, extra)
     if args.command == "student":
