@@ -79,3 +79,63 @@ def test_verdict_is_truthy_when_solved_and_displays_nothing():
     assert Verdict(True) and not Verdict(False)
     assert repr(Verdict(False)) == "Verdict(solved=False)"
     assert Verdict(True)._ipython_display_() is None  # IPython then shows no "Out[n]"
+
+
+def test_typed_in_tells_a_literal_from_a_computed_value():
+    from helpers.checks.core import typed_in
+
+    assert typed_in("x = None  # your answer\nx = 3\n", "x")
+    assert typed_in('x = {"savedmodel"}\n', "x")
+    assert typed_in("a, x = None, None\na, x = 1, (2, 3)\n", "x")
+    assert not typed_in("x = None\n", "x")  # only the placeholder: not answered, not typed in
+    assert not typed_in("x = len(history)\n", "x")
+    assert not typed_in("x = set()\nx.add('keras')\n", "x")
+    assert not typed_in("x = 0\nfor x in range(3):\n    pass\n", "x")
+    assert not typed_in("y = 3\n", "x") and not typed_in("x = (\n", "x")
+
+
+def test_habit_reads_code_not_comments():
+    from helpers.checks.core import Hint, habit
+
+    cell = "x = 3  # I could call helpers.training.train here\n"
+    habit(cell, forbidden={r"helpers\.training": "no"})  # only a comment names it
+    with pytest.raises(Hint, match="typed"):
+        habit(cell, computed={"x": "typed"})
+    with pytest.raises(Hint, match="read history"):
+        habit(cell, required={r"\bhistory\b": "read history"})
+    with pytest.raises(Hint, match="off limits"):
+        habit("x = helpers.training.train()\n", forbidden={r"helpers\.training": "off limits"})
+    habit(None, computed={"x": "never checked without a source"})
+
+
+def test_answer_source_finds_the_latest_cell_that_assigns_the_answer(monkeypatch):
+    from helpers.checks import core
+
+    cells = ["x = None  # your answer\nx = 1\n", "y = 2\n", "x = compute()\n", "print(y)\n"]
+    monkeypatch.setattr(core, "_CELLS", [*cells, "check(x)\n"])
+    assert core.answer_source("x") == "x = compute()\n"
+    assert core.answer_source("y", "z") == "y = 2\n"
+    assert core.answer_source("nothing") is None
+    assert core.record_answers() is False  # outside IPython nothing is recorded
+
+
+def test_record_answers_registers_one_hook_in_ipython(monkeypatch):
+    from helpers.checks import core
+
+    class Events:
+        def __init__(self):
+            self.callbacks = {"pre_run_cell": []}
+
+        def register(self, event, function):
+            self.callbacks[event].append(function)
+
+    class Info:
+        raw_cell = "x = 1\n"
+
+    shell = type("Shell", (), {"events": Events()})()
+    monkeypatch.setattr(core, "_shell", lambda: shell)
+    monkeypatch.setattr(core, "_CELLS", [])
+    assert core.record_answers() and core.record_answers()
+    assert shell.events.callbacks["pre_run_cell"] == [core._record]
+    core._record(Info())
+    assert core._CELLS == ["x = 1\n"]

@@ -22,8 +22,12 @@ The student edition replaces the lines from ``# BEGIN SOLUTION`` to ``# END SOLU
 
 from __future__ import annotations
 
+import ast
 import functools
-from collections.abc import Callable
+import io
+import re
+import tokenize
+from collections.abc import Callable, Mapping
 from typing import Any
 
 SOLVED, NOT_YET, TRY_AGAIN = "✅", "⏳", "❌"
@@ -105,3 +109,134 @@ def exercise(number: str, title: str) -> Callable[[Callable[..., str]], Callable
         return run
 
     return decorate
+
+
+# --- How an answer was computed ---------------------------------------------------------------
+# A check sees values, and a value typed in looks like one computed. So the kit's notebooks call
+# record_answers() in their setup cell: from then on every cell's source is kept, and a check
+# can read the cell that produced its answer (answer_source) and ask whether it took the steps
+# the exercise teaches (habit). Outside IPython nothing is recorded and these checks are skipped;
+# unit tests pass the source themselves.
+
+_CELLS: list[str] = []
+_KEEP = 200  # the last cells run: enough for any exercise, bounded for a long session
+
+
+def _shell() -> Any:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # plain Python: nothing to record
+        return None
+    return get_ipython()
+
+
+def _record(info: Any) -> None:
+    _CELLS.append(info.raw_cell)
+    del _CELLS[:-_KEEP]
+
+
+def record_answers() -> bool:
+    """Keep the source of every cell this IPython kernel runs from now on (idempotent); return
+    whether recording is on (False outside IPython)."""
+    shell = _shell()
+    if shell is None:
+        return False
+    if _record not in shell.events.callbacks["pre_run_cell"]:
+        shell.events.register("pre_run_cell", _record)
+    return True
+
+
+def _assigns(text: str, name: str) -> bool:
+    """Whether a line of ``text`` assigns ``name`` (alone or in a tuple of names)."""
+    pattern = rf"(?m)^[ \t]*(?:[\w \t,]*,[ \t]*)?{re.escape(name)}[ \t]*(?:,[\w \t,]*)?=(?!=)"
+    return bool(re.search(pattern, text))
+
+
+def answer_source(*names: str) -> str | None:
+    """The latest recorded cell, before the check's own, that assigns one of ``names``; None
+    when nothing was recorded (outside the kit's notebooks)."""
+    for text in reversed(_CELLS[:-1]):  # the last one is the check cell that is running
+        if any(_assigns(text, name) for name in names):
+            return text
+    return None
+
+
+def without_comments(source: str) -> str:
+    """``source`` without its comments (a comment may name a helper it does not call)."""
+    lines = source.split("\n")
+    try:
+        comments = [
+            token.start
+            for token in tokenize.generate_tokens(io.StringIO(source).readline)
+            if token.type == tokenize.COMMENT
+        ]
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return re.sub(r"#[^\n]*", "", source)
+    for row, column in comments:
+        lines[row - 1] = lines[row - 1][:column]
+    return "\n".join(lines)
+
+
+def _literal(node: ast.AST) -> bool:
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
+
+
+def typed_in(source: str, name: str) -> bool:
+    """Whether every value ``source`` assigns to ``name`` is a literal (``x = 3``, ``x = {"a"}``),
+    placeholders (``None``, ``...``) aside: a value typed in, not computed."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    values: list[ast.AST] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id == name:
+                    values.append(node.value)
+                elif isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
+                    values += [
+                        value
+                        for element, value in zip(target.elts, node.value.elts, strict=False)
+                        if isinstance(element, ast.Name) and element.id == name
+                    ]
+        elif isinstance(node, ast.AugAssign | ast.NamedExpr | ast.For | ast.With):
+            if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node)):
+                return False  # changed in place or bound by a loop: computed
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner = node.func.value
+            if isinstance(owner, ast.Name) and owner.id == name:
+                return False  # x.add(...), x.append(...): built up, not typed in
+    real = [v for v in values if not (isinstance(v, ast.Constant) and v.value in (None, ...))]
+    return bool(real) and all(_literal(value) for value in real)
+
+
+def habit(
+    source: str | None,
+    *,
+    computed: Mapping[str, str] | None = None,
+    required: Mapping[str, str] | None = None,
+    forbidden: Mapping[str, str] | None = None,
+) -> None:
+    """Raise :class:`Hint` when the answer cell skipped the exercise's habit.
+
+    ``computed`` maps an answer's name to the hint when it is typed in; ``required`` and
+    ``forbidden`` map a regular expression (matched against the code without its comments) to
+    the hint when it is missing, or present (a shortcut the task puts off limits). With no
+    recorded source (outside the kit's notebooks) there is nothing to read, and nothing is
+    checked.
+    """
+    if source is None:
+        return
+    code = without_comments(source)
+    for pattern, hint in (forbidden or {}).items():
+        expect(not re.search(pattern, code), hint)
+    for name, hint in (computed or {}).items():
+        expect(not typed_in(code, name), hint)
+    for pattern, hint in (required or {}).items():
+        expect(bool(re.search(pattern, code)), hint)
