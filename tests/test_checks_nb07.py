@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import pytest
+from nbsource import code_cells
 
 from helpers.checks import nb07
 
@@ -120,3 +121,116 @@ def test_exercise_1_function_left_unregistered_gets_a_hint(saved, capsys):
     finally:
         registry[NAME] = function
     assert "['test_kit07>capped'] is not registered in this kernel" in capsys.readouterr().out
+
+
+# --- The habit: what the answer cell did, not only what it produced (issue 22) ----------------
+
+
+def solution(name: str) -> str:
+    """The notebook's own answer cell for the exercise that sets ``name``."""
+    (cell,) = [
+        c
+        for c in code_cells("07")
+        if name in c.split("# BEGIN SOLUTION")[0] and "# END SOLUTION" in c
+    ]
+    return cell
+
+
+ALTERNATIVE_1 = """
+registry = keras.saving.get_custom_objects()
+taken = registry.pop("test_kit07>capped")
+works = []
+try:
+    for fmt, attempt in (("keras", lambda: keras.models.load_model(k)),
+                         ("savedmodel", lambda: keras.layers.TFSMLayer(e, call_endpoint="serve"))):
+        try:
+            attempt()
+            works.append(fmt)
+        except TypeError:
+            pass
+finally:
+    registry["test_kit07>capped"] = taken
+loads_unregistered = set(works)
+"""
+
+
+def test_exercise_1_accepts_the_notebook_solution_and_another_correct_answer(saved, capsys):
+    assert nb07.exercise_1(*saved, {"savedmodel"}, source=solution("loads_unregistered")).solved
+    assert nb07.exercise_1(*saved, {"savedmodel"}, source=ALTERNATIVE_1).solved
+    assert capsys.readouterr().out.count("✅") == 2
+
+
+@pytest.mark.parametrize(
+    ("edit", "hint"),
+    [
+        (  # a value typed in instead of computed
+            lambda cell: 'loads_unregistered = {"savedmodel"}\n',
+            "`loads_unregistered` is typed in",
+        ),
+        (  # a required step skipped: the function never leaves the registry
+            lambda cell: cell.replace(
+                'keras.saving.get_custom_objects().pop("kit07>relu6")', "1"
+            ).replace('keras.saving.get_custom_objects()["kit07>relu6"] = function', "pass"),
+            "Take the function out of `keras.saving.get_custom_objects()`",
+        ),
+        (  # the forbidden shortcut the task names
+            lambda cell: cell.replace(
+                "relu6_served = tf.saved_model.load(str(activation_export))",
+                "relu6_served = helpers.deploy.load(activation_export)",
+            ),
+            "`helpers` is off limits in this exercise",
+        ),
+    ],
+)
+def test_exercise_1_rejects_answers_that_skip_the_habit(saved, capsys, edit, hint):
+    source = edit(solution("loads_unregistered"))
+    verdict = nb07.exercise_1(*saved, {"savedmodel"}, source=source)
+    assert not verdict.solved and verdict.error is None
+    assert hint in capsys.readouterr().out
+
+
+def test_exercise_1_rejects_an_export_of_another_model(saved, tmp_path, capsys):
+    """An object from an earlier cell: an export that is not the model saved as .keras."""
+    other = tiny(capped)  # same architecture, other random weights
+    other.export(tmp_path / "other_export", verbose=False)
+    verdict = nb07.exercise_1(saved[0], tmp_path / "other_export", {"savedmodel"})
+    assert not verdict.solved and verdict.error is None
+    assert "predicts differently from `a.keras`" in capsys.readouterr().out
+
+
+def test_exercise_2_accepts_the_notebook_solution_and_another_correct_answer(capsys):
+    source = solution("resume_choice")
+    assert nb07.exercise_2("keras", RESUME, "savedmodel", SERVER, KEEPS, source=source)
+    alternative = (
+        "needs = {'resume': {'architecture', 'optimizer state'}, "
+        "'server': {'signatures', 'runs without Python', 'weights'}}\n"
+        "fit = {job: [f for f in FORMATS if all(keeps[r][f] for r in rows)] "
+        "for job, rows in needs.items()}\n"
+        "resume_choice, resume_needs = fit['resume'][0], needs['resume']\n"
+        "server_choice, server_needs = fit['server'][-1], needs['server']\n"
+    )
+    assert nb07.exercise_2("keras", RESUME, "tflite", SERVER, KEEPS, source=alternative)
+
+
+@pytest.mark.parametrize(
+    ("source", "hint"),
+    [
+        (  # typed in without a look at the map
+            'resume_choice, resume_needs = "keras", {"architecture", "optimizer state"}\n'
+            'server_choice, server_needs = "savedmodel", {"signatures", "runs without Python"}\n',
+            "Justify each choice with the map: read `keeps`",
+        ),
+        (  # the forbidden shortcut: change the map so a choice fits
+            'keeps["architecture"]["checkpoint"] = True\nresume_choice = "checkpoint"\n',
+            "Leave `keeps` as section 3's checks made it",
+        ),
+        (  # the forbidden shortcut: read the check's own table
+            "resume_needs = helpers.checks.nb07.JOBS['resume']\n",
+            "The check's own tables are off limits",
+        ),
+    ],
+)
+def test_exercise_2_rejects_answers_that_skip_the_habit(capsys, source, hint):
+    verdict = nb07.exercise_2("keras", RESUME, "savedmodel", SERVER, KEEPS, source=source)
+    assert not verdict.solved and verdict.error is None
+    assert hint in capsys.readouterr().out

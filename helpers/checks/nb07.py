@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping, Set
 from pathlib import Path
 from typing import Any
 
-from helpers.checks.core import Hint, exercise, expect, require
+from helpers.checks.core import Hint, answer_source, exercise, expect, habit, require
 
 #: What each job in exercise 2 needs, as rows of the notebook's decision map (``keeps``).
 JOBS = {
@@ -25,6 +25,42 @@ WHY = {
     ("server", "signatures"): "the server calls the model by a named entry point: which row "
     "checks that?",
     ("server", "runs without Python"): "the server has no Python: which row checks that?",
+}
+
+
+#: Exercise 7.1's habit: take the function out of the registry, then try both files.
+HABIT_1 = {
+    "computed": {
+        "loads_unregistered": "`loads_unregistered` is typed in: find it out. Take the function "
+        "out of the registry, try to load each file, and add each format that loads."
+    },
+    "required": {
+        r"get_custom_objects\(\)": "Take the function out of "
+        "`keras.saving.get_custom_objects()` before trying the files (and put it back after): "
+        "with it registered, both load, which says nothing about a program without your code.",
+        r"load_model\(": "Try the .keras file with `keras.models.load_model`.",
+        r"saved_model\.load\(|TFSMLayer\(": "Try the export with `tf.saved_model.load` (or "
+        "`keras.layers.TFSMLayer`), and call it.",
+    },
+    "forbidden": {
+        r"\bhelpers\.": "`helpers` is off limits in this exercise: use the Keras and TensorFlow "
+        "calls themselves (`model.save`, `model.export`, `load_model`, `tf.saved_model.load`)."
+    },
+}
+#: Exercise 7.2's habit: justify the choice with the map, and leave the map as the checks made it.
+HABIT_2 = {
+    "required": {
+        r"\bkeeps\b": "Justify each choice with the map: read `keeps` in your cell (for example, "
+        "list the formats that keep every row you name)."
+    },
+    "forbidden": {
+        r"\bkeeps\s*(\[[^\]]*\]\s*)+=(?!=)|\bkeeps\s*(\[[^\]]*\]\s*)*\.(update|pop|setdefault)\(": (
+            "Leave `keeps` as section 3's checks made it: choose a format that fits the map "
+            "instead of changing the map."
+        ),
+        r"helpers\.checks|\bJOBS\b|\bWHY\b": "The check's own tables are off limits: decide "
+        "from the jobs' descriptions which rows each needs.",
+    },
 }
 
 
@@ -45,9 +81,15 @@ def exercise_1(
     activation_keras: str | os.PathLike[str] | None,
     activation_export: str | os.PathLike[str] | None,
     loads_unregistered: Set[str] | None,
+    *,
+    source: str | None = None,
 ) -> str:
-    """Which of the two files still works with the registered activation taken out."""
+    """Which of the two files still works with the registered activation taken out.
+
+    ``source``: the answer cell's code (by default the recorded cell that set the answers).
+    """
     import keras
+    import numpy as np
     import tensorflow as tf
 
     keras_path = Path(require(activation_keras, "activation_keras", "the .keras file"))
@@ -67,6 +109,9 @@ def exercise_1(
         answer <= {"keras", "savedmodel"},
         f'Answer with format names from "keras" and "savedmodel", not {sorted(answer)}.',
     )
+    if source is None:
+        source = answer_source("loads_unregistered", "activation_keras", "activation_export")
+    habit(source, **HABIT_1)
     with zipfile.ZipFile(keras_path) as archive:
         config = json.loads(archive.read("config.json"))
     registry = keras.saving.get_custom_objects()
@@ -82,6 +127,24 @@ def exercise_1(
         "config.json stores no registered function: decorate your activation with "
         "`@keras.saving.register_keras_serializable(package=...)` and pass the function itself "
         "(`activation=my_function`), not a string.",
+    )
+    model = keras.models.load_model(keras_path)  # registered: this must work
+    served = tf.saved_model.load(str(export_dir))
+    signature = served.signatures["serving_default"]
+    specs = signature.structured_input_signature[1]
+    expect(
+        len(specs) == 1
+        and tuple(next(iter(specs.values())).shape[1:]) == tuple(model.input_shape[1:]),
+        f"`{export_dir.name}` does not take the input of the model in `{keras_path.name}`: export "
+        "the same model you saved as .keras.",
+    )
+    ((key, spec),) = specs.items()
+    probe = np.random.default_rng(7).normal(size=(2, *model.input_shape[1:])).astype("float32")
+    exported = next(iter(signature(**{key: tf.constant(probe, spec.dtype)}).values())).numpy()
+    expect(
+        np.allclose(exported, model.predict(probe, verbose=0), atol=1e-5),
+        f"`{export_dir.name}` predicts differently from `{keras_path.name}`: export the same "
+        "model you saved as .keras, not one from an earlier cell.",
     )
     removed = {name: registry.pop(name) for name in custom}  # a process without your code
     try:
@@ -146,12 +209,20 @@ def exercise_2(
     server_choice: str | None,
     server_needs: Set[str] | None,
     keeps: Mapping[str, Mapping[str, bool]],
+    *,
+    source: str | None = None,
 ) -> str:
-    """Each choice keeps every row its job needs, according to the checked decision map."""
+    """Each choice keeps every row its job needs, according to the checked decision map.
+
+    ``source``: the answer cell's code (by default the recorded cell that set the answers).
+    """
     require(resume_choice, "resume_choice", "a format name")
     require(resume_needs, "resume_needs", "a set of rows of `keeps`")
     require(server_choice, "server_choice", "a format name")
     require(server_needs, "server_needs", "a set of rows of `keeps`")
+    if source is None:
+        source = answer_source("resume_choice", "server_choice", "resume_needs", "server_needs")
+    habit(source, **HABIT_2)
     resume = _check_job("resume", resume_choice, resume_needs, keeps)
     server = _check_job("server", server_choice, server_needs, keeps)
     return f"Resume: {resume}. Server: {server}."
