@@ -11,7 +11,11 @@ Not a lesson in itself. The notebook starts fresh Python processes through this 
 - ``resume BACKUP_DIR WEIGHTS_OUT``: :func:`resume_from_backup` (written out in notebook 11),
   then save the finished weights.
 - ``async-then-die CHECKPOINT_DIR``: a good checkpoint, then a background save of changed
-  values, then ``SIGKILL`` before ``checkpoint.sync()``.
+  values, then ``SIGKILL`` before ``checkpoint.sync()``, at whatever point the write is.
+- ``async-until-written CHECKPOINT_DIR``: the same two saves through a ``CheckpointManager``,
+  but the second one holds its background thread once its files are written and before the
+  manager records it: it prints :data:`WRITTEN` and waits, so that the parent can ``SIGKILL``
+  it at that moment (:func:`kill_when_written`).
 - ``load-vocabulary MODEL WORD...``: load a ``.keras`` file holding
   :class:`helpers.stateful_layers.WordEmbedding` and print what it holds.
 
@@ -24,9 +28,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +46,7 @@ BATCH_SIZE = 32
 EPOCHS = 3
 SAVE_FREQ = 8  # BackupAndRestore saves after every 8 training steps
 PAUSED = "paused after step"
+WRITTEN = "written, not yet recorded:"
 ASYNC_VALUES = (1.0, 2.0)  # the first (synced) save holds 1.0 everywhere, the second 2.0
 ASYNC_SHAPE = (1024, 1024)
 ASYNC_VARIABLES = 4  # 4 x 4 MiB of float32
@@ -48,21 +55,39 @@ ASYNC_VARIABLES = 4  # 4 x 4 MiB of float32
 def resume_from_backup(model, x, y, backup_dir, *, epochs, batch_size):
     """Finish a ``fit`` that ``BackupAndRestore(save_freq=N)`` backed up in mid-epoch.
 
-    Keras 3.15 resumes at the start of the backed-up epoch; this skips the batches of that
-    epoch already done, so the data must come in a fixed order (``shuffle=False``).
+    Keras 3.15.1 resumes at the start of the backed-up epoch; this skips the batches of that
+    epoch already done, so the data must come in a fixed order (``shuffle=False``). It takes
+    the newest pair of files (weights, position) that can be read and agree on the step: the
+    latest, else the ``.bkp`` pair of ``double_checkpoint=True``. If none does, it raises
+    ``ValueError`` naming the folder and what is wrong with each pair.
     """
     backup_dir = Path(backup_dir)
-    position = json.loads((backup_dir / "training_metadata.json").read_text())
-    model.optimizer.build(model.trainable_variables)  # so the optimizer's state loads too
-    model.load_weights(backup_dir / "latest.weights.h5")
-    epoch, batches_done = position["epoch"], position["batch"] + 1
     steps_per_epoch = math.ceil(len(x) / batch_size)
-    expected_step = epoch * steps_per_epoch + batches_done
-    if int(model.optimizer.iterations) != expected_step:  # weights and position disagree
-        raise ValueError(
-            f"{backup_dir}: training_metadata.json says step {expected_step}, "
-            f"latest.weights.h5 holds step {int(model.optimizer.iterations)}"
+    model.optimizer.build(model.trainable_variables)  # so the optimizer's state loads too
+    problems = []
+    for suffix in ("", ".bkp"):  # the latest save, then the one before it
+        weights = backup_dir / f"latest.weights.h5{suffix}"
+        metadata = backup_dir / f"training_metadata.json{suffix}"
+        try:
+            position = json.loads(metadata.read_text())
+            epoch, batches_done = position["epoch"], position["batch"] + 1
+            with tempfile.TemporaryDirectory() as scratch:  # load_weights wants *.weights.h5
+                model.load_weights(shutil.copy(weights, Path(scratch) / "backup.weights.h5"))
+        except (OSError, ValueError, KeyError, TypeError) as error:  # missing, torn, not JSON
+            problems.append(f"{metadata.name} + {weights.name}: {type(error).__name__}")
+            continue
+        expected_step = epoch * steps_per_epoch + batches_done
+        if int(model.optimizer.iterations) == expected_step:
+            break
+        # the two files are from different saves: a kill between the weights and the metadata
+        problems.append(
+            f"{metadata.name} says step {expected_step}, "
+            f"{weights.name} holds step {int(model.optimizer.iterations)}"
         )
+    else:
+        raise ValueError(f"{backup_dir}: no usable backup ({'; '.join(problems)})")
+    if problems:
+        print(f"latest backup unusable ({problems[0]}): resumed from the .bkp pair")
     if batches_done < steps_per_epoch:  # the rest of the interrupted epoch
         start = batches_done * batch_size
         model.fit(x[start:], y[start:], batch_size=batch_size, shuffle=False, verbose=0)
@@ -116,20 +141,21 @@ class Killed:
     stdout: str
 
 
-def kill_at_step(backup_dir: str | os.PathLike[str], step: int, timeout: float = 300) -> Killed:
-    """Start ``train-until BACKUP_DIR STEP`` and ``SIGKILL`` it once it reports that step."""
+def _kill_on_line(
+    arguments: Sequence[str | os.PathLike[str]], starts: str, timeout: float
+) -> Killed:
+    """Start ``python -m helpers.long_runs ARGUMENTS``; ``SIGKILL`` it once it prints a line
+    that starts with ``starts``."""
     child = subprocess.Popen(
-        _command("train-until", backup_dir, step),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        _command(*arguments), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         assert child.stdout is not None
-        line = child.stdout.readline()  # blocks until the child reaches the step (or dies)
-        if not line.startswith(PAUSED):
+        line = child.stdout.readline()  # blocks until the child reaches the point (or dies)
+        if not line.startswith(starts):
             child.wait(timeout)
-            raise ArtifactError(backup_dir, f"child never paused:\n{child.stderr.read()[-2000:]}")
+            stderr = child.stderr.read()[-2000:] if child.stderr else ""
+            raise ArtifactError(arguments[1], f"child never paused:\n{stderr}")
         os.kill(child.pid, signal.SIGKILL)  # no exception, no cleanup: a crash
         child.wait(timeout)
     finally:
@@ -140,6 +166,17 @@ def kill_at_step(backup_dir: str | os.PathLike[str], step: int, timeout: float =
             if stream is not None:
                 stream.close()
     return Killed(child.returncode, line.strip())
+
+
+def kill_at_step(backup_dir: str | os.PathLike[str], step: int, timeout: float = 300) -> Killed:
+    """Start ``train-until BACKUP_DIR STEP`` and ``SIGKILL`` it once it reports that step."""
+    return _kill_on_line(["train-until", backup_dir, str(step)], PAUSED, timeout)
+
+
+def kill_when_written(checkpoint_dir: str | os.PathLike[str], timeout: float = 300) -> Killed:
+    """Start ``async-until-written CHECKPOINT_DIR``; ``SIGKILL`` it once its second background
+    save is written and not yet recorded by the ``CheckpointManager``."""
+    return _kill_on_line(["async-until-written", checkpoint_dir], WRITTEN, timeout)
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
@@ -220,6 +257,32 @@ def _async_then_die(folder: Path) -> None:
     os.kill(os.getpid(), signal.SIGKILL)  # dies before checkpoint.sync()
 
 
+def _async_until_written(folder: Path) -> None:
+    import time
+
+    import tensorflow as tf
+
+    variables = async_variables()
+    checkpoint = tf.train.Checkpoint(variables=variables)
+    manager = tf.train.CheckpointManager(checkpoint, folder, max_to_keep=3)
+    for variable in variables:
+        variable.assign(tf.fill(ASYNC_SHAPE, ASYNC_VALUES[0]))
+    manager.save(options=tf.train.CheckpointOptions(enable_async=True))
+    checkpoint.sync()  # the first save is complete on disk and recorded
+
+    def hold(save_path: str) -> None:
+        # Write callbacks run in the background thread after the files are written; the
+        # manager's own callback, which records the save, runs after the ones given here.
+        print(f"{WRITTEN} {Path(save_path).name}", flush=True)
+        time.sleep(600)  # the parent kills us here
+
+    for variable in variables:
+        variable.assign(tf.fill(ASYNC_SHAPE, ASYNC_VALUES[1]))
+    held = tf.train.CheckpointOptions(enable_async=True, experimental_write_callbacks=[hold])
+    manager.save(options=held)  # returns at once; the write goes on in a thread
+    time.sleep(600)
+
+
 def _load_vocabulary(model_path: Path, words: Sequence[str]) -> None:
     import keras
 
@@ -239,6 +302,7 @@ def main(arguments: Sequence[str] | None = None) -> int:
         "train": lambda rest: _train(Path(rest[0])),
         "resume": lambda rest: _resume(Path(rest[0]), Path(rest[1])),
         "async-then-die": lambda rest: _async_then_die(Path(rest[0])),
+        "async-until-written": lambda rest: _async_until_written(Path(rest[0])),
         "load-vocabulary": lambda rest: _load_vocabulary(Path(rest[0]), rest[1:]),
     }
     if not arguments or arguments[0] not in commands:

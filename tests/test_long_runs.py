@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import zipfile
 
 import keras
@@ -11,7 +12,7 @@ import pytest
 import tensorflow as tf
 from nbsource import assert_same_code
 
-from helpers import long_runs
+from helpers import faults, long_runs
 from helpers.errors import ArtifactError
 from helpers.models import digits_mlp
 from helpers.stateful_layers import WordEmbedding
@@ -85,12 +86,64 @@ def test_resume_from_backup_matches_the_uninterrupted_run(tmp_path, reference, s
     _assert_same_state(uninterrupted, resumed)
 
 
-def test_resume_from_backup_refuses_a_position_that_disagrees_with_the_weights(tmp_path, reference):
+def _resume(backup, x, y):
+    return long_runs.resume_from_backup(
+        digits_mlp(), x, y, backup, epochs=long_runs.EPOCHS, batch_size=long_runs.BATCH_SIZE
+    )
+
+
+def _kill_between_the_two_writes(backup):
+    """The state a kill after save_weights and before the metadata write leaves (Keras 3.15.1
+    writes latest.weights.h5, then training_metadata.json): the metadata of the save before."""
+    shutil.copy(backup / "training_metadata.json.bkp", backup / "training_metadata.json")
+
+
+def _torn_metadata(backup):
+    text = (backup / "training_metadata.json").read_text()
+    (backup / "training_metadata.json").write_text(text[: len(text) // 2])
+
+
+def _torn_weights(backup):
+    faults.truncate(backup / "latest.weights.h5")
+
+
+@pytest.mark.parametrize("damage", [_kill_between_the_two_writes, _torn_metadata, _torn_weights])
+def test_resume_from_backup_falls_back_to_the_bkp_pair(tmp_path, reference, capsys, damage):
+    x, y, uninterrupted = reference
+    backup = _interrupted_backup(tmp_path / "backup", x, y, 30)
+    damage(backup)
+    _assert_same_state(uninterrupted, _resume(backup, x, y))
+    assert capsys.readouterr().out.endswith("): resumed from the .bkp pair\n")
+
+
+def test_resume_from_backup_says_why_it_fell_back(tmp_path, reference, capsys):
+    x, y, _ = reference
+    backup = _interrupted_backup(tmp_path / "backup", x, y, 30)
+    _kill_between_the_two_writes(backup)
+    _resume(backup, x, y)
+    assert capsys.readouterr().out == (
+        "latest backup unusable (training_metadata.json says step 16, latest.weights.h5 holds "
+        "step 24): resumed from the .bkp pair\n"
+    )
+
+
+def test_resume_from_backup_without_a_usable_pair_names_the_folder(tmp_path, reference):
     x, y, _ = reference
     backup = _interrupted_backup(tmp_path / "backup", x, y, 30)
     (backup / "training_metadata.json").write_text(json.dumps({"epoch": 1, "batch": 7}))
-    with pytest.raises(ValueError, match=r"backup: training_metadata.json says step 28, "):
-        long_runs.resume_from_backup(digits_mlp(), x, y, backup, epochs=3, batch_size=32)
+    faults.truncate(backup / "latest.weights.h5.bkp")
+    with pytest.raises(ValueError, match=r"backup: no usable backup \(") as raised:
+        _resume(backup, x, y)
+    message = str(raised.value)
+    assert str(backup) in message
+    assert "training_metadata.json says step 28, latest.weights.h5 holds step 24" in message
+    assert "training_metadata.json.bkp + latest.weights.h5.bkp: OSError" in message
+
+
+def test_resume_from_backup_of_a_missing_folder_names_it(tmp_path, reference):
+    x, y, _ = reference
+    with pytest.raises(ValueError, match=r"nowhere: no usable backup .*FileNotFoundError"):
+        _resume(tmp_path / "nowhere", x, y)
 
 
 def test_word_embedding_round_trip_keeps_vocabulary_weights_and_build_config(tmp_path):
