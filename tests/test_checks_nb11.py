@@ -152,7 +152,8 @@ def section_4_index(tmp_path_factory):
 
 def test_exercise_1_right_answers(capsys):
     for answer in (model_solution, other_solution, third_solution):
-        assert nb11.exercise_1(answer).solved is True
+        verdict = nb11.exercise_1(answer)
+        assert verdict.solved is True and verdict.error is None
     assert capsys.readouterr().out.count("✅ Exercise 11.1 (check every shard before loading)") == 3
 
 
@@ -190,10 +191,12 @@ def test_exercise_1_wrong_answers(capsys, section_4_index):
         (42, "should be a function"),
     ]
     for answer, hint in cases:
-        assert nb11.exercise_1(answer).solved is False
+        verdict = nb11.exercise_1(answer)
         out = capsys.readouterr().out
-        assert out.startswith("❌ Exercise 11.1") and hint in out, (hint, out)
-        assert "Traceback" not in out
+        assert verdict.solved is False and out.startswith("❌ Exercise 11.1"), out
+        assert hint in out, (hint, out)
+        # rejected by a hint that teaches, not by an exception inside the check
+        assert verdict.error is None and "Traceback" not in out, out
 
 
 class Scores(tf.Module):
@@ -296,7 +299,8 @@ def section_7_folder(tmp_path_factory):
 
 def test_exercise_2_right_answers(capsys):
     for answer in (model_save, other_save):
-        assert nb11.exercise_2(answer).solved is True
+        verdict = nb11.exercise_2(answer)
+        assert verdict.solved is True and verdict.error is None
     assert capsys.readouterr().out.count("✅ Exercise 11.2 (serve any batch size) solved.") == 2
 
 
@@ -329,7 +333,9 @@ def test_exercise_2_wrong_answers(tmp_path, capsys, section_7_folder):
         (str(section_7_folder), "should be a function of the folder"),
     ]
     for answer, hint in cases:
-        assert nb11.exercise_2(answer).solved is False
+        verdict = nb11.exercise_2(answer)
         out = capsys.readouterr().out
-        assert out.startswith("❌ Exercise 11.2") and hint in out, (hint, out)
-        assert "Traceback" not in out
+        assert verdict.solved is False and out.startswith("❌ Exercise 11.2"), out
+        assert hint in out, (hint, out)
+        # rejected by a hint that teaches, not by an exception inside the check
+        assert verdict.error is None and "Traceback" not in out, out
