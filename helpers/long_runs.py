@@ -68,7 +68,7 @@ def resume_from_backup(model, x, y, backup_dir, *, epochs, batch_size):
     for suffix in ("", ".bkp"):  # the latest save, then the one before it
         weights = backup_dir / f"latest.weights.h5{suffix}"
         metadata = backup_dir / f"training_metadata.json{suffix}"
-        try:
+        try:  # probe: a pair that cannot be read is skipped; none left raises below
             position = json.loads(metadata.read_text())
             epoch, batches_done = position["epoch"], position["batch"] + 1
             with tempfile.TemporaryDirectory() as scratch:  # load_weights wants *.weights.h5
