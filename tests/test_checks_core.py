@@ -139,3 +139,25 @@ def test_record_answers_registers_one_hook_in_ipython(monkeypatch):
     assert shell.events.callbacks["pre_run_cell"] == [core._record]
     core._record(Info())
     assert core._CELLS == ["x = 1\n"]
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("same = digest(m.get_weights()) == digest(m.get_weights())\n", True),
+        ("np.testing.assert_array_equal(a.predict(x), a.predict(x))\n", True),
+        ("ok = np.array_equal(p, p)\n", True),
+        ("same = digest(m.get_weights()) == results[0]['weights_sha256']\n", False),
+        ("np.testing.assert_array_equal(a.predict(x), b.predict(x))\n", False),
+        ("x = (\n", False),
+    ],
+)
+def test_a_comparison_of_a_value_with_itself_is_found_and_refused(source, found):
+    from helpers.checks.core import Hint, habit, self_comparison
+
+    assert (self_comparison(source) is not None) is found
+    if found:
+        with pytest.raises(Hint, match="compares a value with itself"):
+            habit(source)
+    else:
+        habit(source)

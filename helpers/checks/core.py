@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import functools
 import io
+import itertools
 import re
 import tokenize
 from collections.abc import Callable, Mapping
@@ -185,35 +186,76 @@ def _literal(node: ast.AST) -> bool:
     return True
 
 
+def _targets(node: ast.Assign | ast.AnnAssign, name: str) -> list[ast.AST]:
+    """The values ``node`` assigns to ``name`` (``x = v`` or ``a, x = u, v``)."""
+    if node.value is None:
+        return []
+    values = []
+    for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+        if isinstance(target, ast.Name) and target.id == name:
+            values.append(node.value)
+        elif isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
+            values += [
+                value
+                for element, value in zip(target.elts, node.value.elts, strict=False)
+                if isinstance(element, ast.Name) and element.id == name
+            ]
+    return values
+
+
 def typed_in(source: str, name: str) -> bool:
-    """Whether every value ``source`` assigns to ``name`` is a literal (``x = 3``, ``x = {"a"}``),
-    placeholders (``None``, ``...``) aside: a value typed in, not computed."""
+    """Whether ``source`` sets ``name`` only by typing a literal at the top level (``x = 3``,
+    ``x = {"a"}``), placeholders (``None``, ``...``) aside. A value that depends on what ran
+    (set in a ``try``/``if``/loop, built up with ``x.add(...)``, computed by a call) is not."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return False
     values: list[ast.AST] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                if isinstance(target, ast.Name) and target.id == name:
-                    values.append(node.value)
-                elif isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
-                    values += [
-                        value
-                        for element, value in zip(target.elts, node.value.elts, strict=False)
-                        if isinstance(element, ast.Name) and element.id == name
-                    ]
-        elif isinstance(node, ast.AugAssign | ast.NamedExpr | ast.For | ast.With):
-            if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node)):
-                return False  # changed in place or bound by a loop: computed
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            owner = node.func.value
-            if isinstance(owner, ast.Name) and owner.id == name:
+    for statement in tree.body:
+        if isinstance(statement, ast.Assign | ast.AnnAssign):
+            values += _targets(statement, name)
+            continue
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Store):
+                return False  # set inside a block: it depends on what ran
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == name
+            ):
                 return False  # x.add(...), x.append(...): built up, not typed in
     real = [v for v in values if not (isinstance(v, ast.Constant) and v.value in (None, ...))]
     return bool(real) and all(_literal(value) for value in real)
+
+
+SELF_COMPARISON = (
+    "`{expression}` compares a value with itself, so it is true whatever the value: compare "
+    "with an independent reference (another file, another run, the value reported elsewhere)."
+)
+
+
+def self_comparison(source: str) -> str | None:
+    """The first comparison in ``source`` of an expression with itself (``a == a``,
+    ``np.array_equal(a, a)``, ``assert_array_equal(a, a)``), as text; None if there is none."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            if any(ast.dump(a) == ast.dump(b) for a, b in itertools.pairwise(sides)):
+                return ast.unparse(node)
+        if (
+            isinstance(node, ast.Call)
+            and len(node.args) >= 2
+            and re.search(r"(equal|close|same)", ast.unparse(node.func).rsplit(".", 1)[-1])
+            and ast.dump(node.args[0]) == ast.dump(node.args[1])
+        ):
+            return ast.unparse(node)
+    return None
 
 
 def habit(
@@ -227,13 +269,16 @@ def habit(
 
     ``computed`` maps an answer's name to the hint when it is typed in; ``required`` and
     ``forbidden`` map a regular expression (matched against the code without its comments) to
-    the hint when it is missing, or present (a shortcut the task puts off limits). With no
+    the hint when it is missing, or present (a shortcut the task puts off limits). A comparison
+    of a value with itself is always refused. With no
     recorded source (outside the kit's notebooks) there is nothing to read, and nothing is
     checked.
     """
     if source is None:
         return
     code = without_comments(source)
+    itself = self_comparison(code)
+    expect(itself is None, SELF_COMPARISON.format(expression=itself))
     for pattern, hint in (forbidden or {}).items():
         expect(not re.search(pattern, code), hint)
     for name, hint in (computed or {}).items():
