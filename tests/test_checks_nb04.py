@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from nbsource import code_cells
 
 from helpers.checks import nb04
 from helpers.models import digits_mlp
@@ -132,3 +133,95 @@ def test_exercise_2_wrong_answers(backup, capsys, epochs_done, restored, hint):
     assert nb04.exercise_2(epochs_done, model, backup).solved is False
     out = capsys.readouterr().out
     assert out.startswith("❌ Exercise 4.2") and hint in out
+
+
+# --- The habit: what the answer cell did, not only what it produced (issue 22) ----------------
+
+
+def solution(name: str) -> str:
+    """The notebook's own answer cell for the exercise that sets ``name``."""
+    (cell,) = [
+        c
+        for c in code_cells("04")
+        if "# BEGIN SOLUTION" in c and name in c.split("# BEGIN SOLUTION")[0]
+    ]
+    return cell
+
+
+def test_exercise_1_accepts_the_solution_and_another_correct_answer(capsys, model):
+    assert nb04.exercise_1(3, HISTORY, model, source=solution("accuracy_epoch"))
+    other = (
+        "accuracies = history['val_accuracy']\n"
+        "accuracy_epoch = 1 + max(range(len(accuracies)), key=accuracies.__getitem__)\n"
+    )
+    assert nb04.exercise_1(3, HISTORY, model, source=other)
+
+
+@pytest.mark.parametrize(
+    ("answer", "source", "hint"),
+    [
+        (3, "accuracy_epoch = 3\n", "`accuracy_epoch` is typed in"),  # typed in
+        (3, "accuracy_epoch = int(np.argmax(accs)) + 1\n", "read `history"),  # a step skipped
+        (  # the forbidden shortcut: train again with a real ModelCheckpoint
+            3,
+            "model.fit(x, y, callbacks=[keras.callbacks.ModelCheckpoint('b.keras')])\n"
+            "accuracy_epoch = len(history['val_accuracy']) - 2\n",
+            "training again, a new `ModelCheckpoint`",
+        ),
+        (  # an object from an earlier cell: section 1's best epoch by val_loss
+            4,
+            "accuracy_epoch = int(np.argmin(history['val_loss'])) + 1\n",
+            "has the lowest val_loss",
+        ),
+    ],
+)
+def test_exercise_1_rejects_answers_that_skip_the_habit(capsys, model, answer, source, hint):
+    verdict = nb04.exercise_1(answer, HISTORY, model, source=source)
+    assert not verdict.solved and verdict.error is None
+    assert hint in capsys.readouterr().out
+
+
+def test_exercise_2_accepts_the_solution_and_another_correct_answer(backup, capsys):
+    assert nb04.exercise_2(1, _loaded(backup), backup, source=solution("epochs_done"))
+    other = (
+        "with open(exercise_backup / 'training_metadata.json') as f:\n"
+        "    epochs_done = json.load(f)['epoch']\n"
+        "restored = keras.models.clone_model(digits_mlp())\n"
+        "restored.compile(optimizer='adam', loss='sparse_categorical_crossentropy')\n"
+        "restored.optimizer.build(restored.trainable_variables)\n"
+        "restored.load_weights(exercise_backup / 'latest.weights.h5')\n"
+    )
+    assert nb04.exercise_2(1, _loaded(backup), backup, source=other)
+
+
+@pytest.mark.parametrize(
+    ("restored", "source", "hint"),
+    [
+        ("loaded", "epochs_done = 1\nrestored.load_weights(f)\n", "`epochs_done` is typed in"),
+        (  # a step skipped: the answer does not come from the metadata file
+            "loaded",
+            "epochs_done = len(list(folder.iterdir())) - 1\nrestored.load_weights(f)\n",
+            "Read `epochs_done` from the backup's `training_metadata.json`",
+        ),
+        (  # the forbidden shortcut: the kit's own training helpers
+            "loaded",
+            "helpers.training.run_in_child(b, m, interrupt_after=1)\n"
+            "epochs_done = json.loads((b / 'training_metadata.json').read_text())['epoch']\n",
+            "The kit's training and checkpoint helpers are off limits",
+        ),
+        ("section 2", None, "The weights differ from latest.weights.h5"),  # an earlier object
+    ],
+)
+def test_exercise_2_rejects_answers_that_skip_the_habit(backup, capsys, restored, source, hint):
+    models = {"loaded": lambda: _loaded(backup), "section 2": _trained_elsewhere}
+    verdict = nb04.exercise_2(1, models[restored](), backup, source=source)
+    assert not verdict.solved and verdict.error is None
+    assert hint in capsys.readouterr().out
+
+
+def _trained_elsewhere():
+    """Section 2's `from_weights`: a built optimizer and other weights than the backup's."""
+    model = digits_mlp()
+    model.optimizer.build(model.trainable_variables)
+    model.optimizer.iterations.assign(49)
+    return model

@@ -13,8 +13,38 @@ from typing import Any
 
 import numpy as np
 
-from helpers.checks.core import exercise, expect, require
+from helpers.checks.core import answer_source, exercise, expect, habit, require
 
+#: Exercise 4.1's habit: compute the epoch from the history, without training again.
+HABIT_1 = {
+    "computed": {
+        "accuracy_epoch": "`accuracy_epoch` is typed in: compute it from "
+        '`history["val_accuracy"]` (which epoch has the highest value?).'
+    },
+    "required": {
+        r"\bhistory\b": 'Answer from the training history: read `history["val_accuracy"]`.'
+    },
+    "forbidden": {
+        r"\.fit\(|ModelCheckpoint\(|helpers\.checks": "Answer from `history` alone: training "
+        "again, a new `ModelCheckpoint` and the check's own code are off limits here.",
+    },
+}
+#: Exercise 4.2's habit: read the backup's files, with Keras, not through the kit's helpers.
+HABIT_2 = {
+    "computed": {
+        "epochs_done": "`epochs_done` is typed in: read it from the backup's "
+        "`training_metadata.json` (`json.loads(...)['epoch']`)."
+    },
+    "required": {
+        r"training_metadata\.json": "Read `epochs_done` from the backup's "
+        "`training_metadata.json`.",
+        r"load_weights\(": "Load `latest.weights.h5` into the fresh model with `load_weights`.",
+    },
+    "forbidden": {
+        r"helpers\.(training|checkpoints|checks)": "The kit's training and checkpoint helpers are "
+        "off limits here: read the backup with `json` and `load_weights` yourself.",
+    },
+}
 METADATA = "training_metadata.json"
 BACKUP_WEIGHTS = "latest.weights.h5"
 
@@ -46,13 +76,21 @@ def _keras_best_epoch(model: Any, monitor: str, values: list[float]) -> tuple[in
 
 
 @exercise("4.1", "monitor accuracy")
-def exercise_1(accuracy_epoch: Any, history: dict[str, list[float]], model: Any) -> str:
+def exercise_1(
+    accuracy_epoch: Any,
+    history: dict[str, list[float]],
+    model: Any,
+    *,
+    source: str | None = None,
+) -> str:
     """``accuracy_epoch``: the epoch ``best.keras`` would hold with ``monitor="val_accuracy"``.
 
     The expected epoch comes from a real ``ModelCheckpoint`` attached to the trained ``model``
-    (it infers the direction from the compiled metric), fed the run's ``history``.
+    (it infers the direction from the compiled metric), fed the run's ``history``. ``source``:
+    the answer cell's code (by default the recorded cell that set ``accuracy_epoch``).
     """
     require(accuracy_epoch, "accuracy_epoch", "an epoch number, counted from 1")
+    habit(source if source is not None else answer_source("accuracy_epoch"), **HABIT_1)
     accuracies = history["val_accuracy"]
     expect(
         isinstance(accuracy_epoch, int | np.integer) and not isinstance(accuracy_epoch, bool),
@@ -93,10 +131,20 @@ def exercise_1(accuracy_epoch: Any, history: dict[str, list[float]], model: Any)
 
 
 @exercise("4.2", "read a backup back")
-def exercise_2(epochs_done: Any, restored: Any, backup_dir: str | os.PathLike[str]) -> str:
-    """``epochs_done`` from the backup's metadata; ``restored``: a model loaded from its weights."""
+def exercise_2(
+    epochs_done: Any,
+    restored: Any,
+    backup_dir: str | os.PathLike[str],
+    *,
+    source: str | None = None,
+) -> str:
+    """``epochs_done`` from the backup's metadata; ``restored``: a model loaded from its weights.
+
+    ``source``: the answer cell's code (by default the recorded cell that set the answers).
+    """
     require(epochs_done, "epochs_done", "the epoch number in training_metadata.json")
     require(restored, "restored", "a fresh model with latest.weights.h5 loaded")
+    habit(source if source is not None else answer_source("epochs_done", "restored"), **HABIT_2)
     folder = Path(backup_dir)
     expect(
         (folder / METADATA).is_file() and (folder / BACKUP_WEIGHTS).is_file(),
