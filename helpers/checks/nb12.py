@@ -3,13 +3,42 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from helpers.checks.core import exercise, expect, require
+from helpers.checks.core import (
+    answer_source,
+    exercise,
+    expect,
+    habit,
+    require,
+    typed_in,
+    without_comments,
+)
 
 DECISIONS = ("load", "refuse")
+TYPED_IN = (
+    "`decisions` is typed in: compute each decision from the scan "
+    "(`safety.worst(findings[name])`), so that it follows the file, not your guess."
+)
+#: Exercise 12.1's habit: decide from a fresh scan's worst severity, without loading anything.
+HABIT_1 = {
+    "required": {
+        r"\bscan\(": "Scan each file with `safety.scan(path)` before deciding.",
+        r"\bworst\(|\.severity\b": "Decide from the severities the scan reports "
+        "(`safety.worst(...)` or each finding's `.severity`).",
+    },
+    "forbidden": {
+        r"load_model\(|saved_model\.load\(|load_in_sandbox\(|TFSMLayer\(|load_weights\(": (
+            "Loading a mystery file to see what it does is off limits here: the point is to "
+            "decide *before* loading. Decide from `safety.scan` alone."
+        ),
+        r"helpers\.checks|\bnb12\.": "The check's own code is off limits: scan and decide "
+        "yourself.",
+    },
+}
 
 
 @exercise("12.1", "scan an unknown file and decide")
@@ -18,12 +47,18 @@ def exercise_1(
     decisions: Mapping[str, str] | None,
     files: Mapping[str, str | os.PathLike[str]],
     allowed: tuple[str, ...] = (),
+    source: str | None = None,
 ) -> str:
     """``findings`` are each file's fresh scan; a file with anything above info is refused."""
     from helpers import safety
 
     found = require(findings, "findings", "a dict: file name -> scan(path) result")
     chosen = require(decisions, "decisions", 'a dict: file name -> "load" or "refuse"')
+    answer = source if source is not None else answer_source("findings", "decisions")
+    code = without_comments(answer or "")
+    filled = re.search(r"\bdecisions\s*\[[^\]]+\]\s*=(?!=)", code)  # decisions[name] = ...
+    expect(filled is not None or not typed_in(code, "decisions"), TYPED_IN)
+    habit(answer, **HABIT_1)
     expect(isinstance(found, Mapping), "`findings` should be a dict: name -> scan(path).")
     expect(isinstance(chosen, Mapping), '`decisions` should be a dict: name -> "load"/"refuse".')
     missing = sorted(set(files) - set(found))
@@ -40,11 +75,18 @@ def exercise_1(
             f"`findings[{name!r}]` is not what `helpers.safety.scan` reports for that file now: "
             "scan each file (with the same `allowed=`) and keep the list it returns.",
         )
-        expected = "load" if safety.worst(fresh) == "info" else "refuse"
+        level = safety.worst(fresh)
+        expected = "load" if level == "info" else "refuse"
+        why = {
+            "info": "info findings are facts worth knowing, not reasons to refuse",
+            "warning": "a warning is something the scanner could not vouch for: refuse it too, "
+            "not only danger",
+            "danger": "danger means do not load outside a sandbox",
+        }[level]
         expect(
             chosen[name] == expected,
-            f"`{name}`: its worst finding is {safety.worst(fresh)!r}, so the decision is "
-            f"{expected!r} (load only when nothing is above info).",
+            f"`{name}`: its worst finding is {level!r}, so the decision is {expected!r} "
+            f"({why}; load only when nothing is above info).",
         )
         if expected == "refuse":
             refused.append(f"{name} ({fresh[0].what})")
