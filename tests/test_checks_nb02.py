@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -79,56 +80,119 @@ def trained(tmp_path_factory) -> SimpleNamespace:
     return SimpleNamespace(model=model, manager=manager, checkpoint=checkpoint)
 
 
-def _restore(
-    trained: SimpleNamespace, number: int, *, built: bool = True, **drop
-) -> tf.train.Checkpoint:
-    children = {k: v for k, v in _training_objects(built).items() if k not in drop}
-    checkpoint = tf.train.Checkpoint(**children)
-    (prefix,) = [p for p in trained.manager.checkpoints if p.endswith(f"-{number}")]
-    checkpoint.restore(prefix).expect_partial()
-    return checkpoint
+def _prefix(manager, step: int) -> str:
+    (prefix,) = [p for p in manager.checkpoints if int(p.rsplit("-", 1)[1]) == step]
+    return prefix
+
+
+def _go_back(*, built: bool = True, **drop):
+    """A go_back that restores into fresh objects (some children dropped, optimizer maybe
+    unbuilt)."""
+
+    def go_back(manager, step):
+        children = {k: v for k, v in _training_objects(built).items() if k not in drop}
+        checkpoint = tf.train.Checkpoint(**children)
+        checkpoint.restore(_prefix(manager, step)).expect_partial()
+        return checkpoint
+
+    return go_back
 
 
 def test_exercise_1_right_answers(trained, capsys):
-    assert nb02.exercise_1(_restore(trained, 160), trained).solved is True
-    # a learner's own objects, restored through a manager's list, also pass
-    children = _training_objects()
-    mine = tf.train.Checkpoint(**children)
-    mine.restore(trained.manager.checkpoints[1]).assert_consumed()
-    assert nb02.exercise_1(mine, trained).solved is True
-    assert capsys.readouterr().out.count("✅ Exercise 2.1") == 2
+    assert nb02.exercise_1(_go_back(), trained).solved is True
+
+    def by_the_state_file(manager, step):  # another way to find the prefix, asserted restore
+        state = tf.train.get_checkpoint_state(manager.directory)
+        (prefix,) = [p for p in state.all_model_checkpoint_paths if p.endswith(f"ckpt-{step}")]
+        mine = tf.train.Checkpoint(**_training_objects())
+        mine.restore(prefix).assert_consumed()
+        return mine
+
+    assert nb02.exercise_1(by_the_state_file, trained).solved is True
+    out = capsys.readouterr().out
+    assert out.count("✅ Exercise 2.1") == 2 and "Steps 140, 160" in out
 
 
 def test_exercise_1_placeholder(trained, capsys):
     assert nb02.exercise_1(None, trained).solved is False
-    assert "is not solved yet: set `restored_checkpoint`" in capsys.readouterr().out
+    assert "is not solved yet: set `go_back`" in capsys.readouterr().out
 
 
-def _changed_after_restore(trained):
-    checkpoint = _restore(trained, 160)
+def _always_160(manager, step):  # the prefix typed in
+    checkpoint = tf.train.Checkpoint(**_training_objects())
+    checkpoint.restore(_prefix(manager, 160)).assert_consumed()
+    return checkpoint
+
+
+def _step_typed_in(manager, step):  # the counter set by hand, nothing restored
+    checkpoint = tf.train.Checkpoint(**_training_objects())
+    checkpoint.step.assign(step)
+    return checkpoint
+
+
+def _changed_after_restore(manager, step):
+    checkpoint = _go_back()(manager, step)
     checkpoint.model.b2.assign_add(tf.ones_like(checkpoint.model.b2))
     return checkpoint
 
 
-def _step_typed_in(trained):
+def _the_kits_restore(manager, step):  # the shortcut the task puts off limits
+    import helpers
+
     checkpoint = tf.train.Checkpoint(**_training_objects())
-    checkpoint.step.assign(160)
+    helpers.checkpoints.restore(checkpoint, _prefix(manager, step))
+    return checkpoint
+
+
+def _the_kits_restore_caught(manager, step):  # ... even when its refusal is swallowed
+    import helpers
+
+    checkpoint = tf.train.Checkpoint(**_training_objects())
+    try:
+        helpers.checkpoints.restore(checkpoint, _prefix(manager, step))
+    except Exception:
+        checkpoint.restore(_prefix(manager, step)).assert_consumed()
+    return checkpoint
+
+
+_ONE_CHECKPOINT = {}
+
+
+def _one_object_for_every_step(manager, step):
+    checkpoint = _ONE_CHECKPOINT.setdefault("it", tf.train.Checkpoint(**_training_objects()))
+    checkpoint.restore(_prefix(manager, step)).assert_consumed()
     return checkpoint
 
 
 @pytest.mark.parametrize(
     ("make", "hint"),
     [
-        (lambda t: _restore(t, 160, built=False), "build the optimizer on the model's variables"),
-        (lambda t: _restore(t, 180), "You restored ckpt-180, the latest: pick the prefix"),
-        (lambda t: _restore(t, 140), "You restored ckpt-140: pick the prefix"),
-        (lambda t: _restore(t, 160, iterator=True), "`iterator/.ATTRIBUTES/ITERATOR_STATE`"),
-        (lambda t: _restore(t, 160, step=True), "no `step=` child"),
-        (lambda t: tf.train.Checkpoint(**_training_objects()), "still 0"),
-        (_step_typed_in, "`model/b1/.ATTRIBUTES/VARIABLE_VALUE` differs"),
-        (_changed_after_restore, "`model/b2/.ATTRIBUTES/VARIABLE_VALUE` differs"),
-        (lambda t: t.checkpoint, "the reference run's own checkpoint"),
-        (lambda t: t.model, "should be the `tf.train.Checkpoint`"),
+        (lambda t: 160, "should be a function of (manager, step), not a value"),
+        (lambda t: _always_160, "go_back(manager, 140) gave a step counter of 160"),
+        (lambda t: _step_typed_in, "`model/b1/.ATTRIBUTES/VARIABLE_VALUE` differs from ckpt-"),
+        (lambda t: _go_back(built=False), "build the optimizer on the model's variables"),
+        (lambda t: _go_back(iterator=True), "`iterator/.ATTRIBUTES/ITERATOR_STATE`"),
+        (lambda t: _go_back(step=True), "no `step=` child"),
+        (lambda t: _changed_after_restore, "`model/b2/.ATTRIBUTES/VARIABLE_VALUE` differs"),
+        (lambda t: _the_kits_restore, "`helpers.checkpoints.restore` is off limits"),
+        (lambda t: _the_kits_restore_caught, "`helpers.checkpoints.restore` is off limits"),
+        (lambda t: lambda m, s: t.checkpoint, "a checkpoint over the reference run's own"),
+        (lambda t: lambda m, s: t.model, "returned a Tiny: return the `tf.train.Checkpoint`"),
+        (lambda t: _one_object_for_every_step, "the same checkpoint object for two steps"),
+    ],
+    ids=[
+        "a value",
+        "prefix typed in",
+        "step typed in",
+        "optimizer not built",
+        "child left out",
+        "no step child",
+        "changed after restore",
+        "kit's restore",
+        "kit's restore, refusal caught",
+        "reference's checkpoint",
+        "reference's model",
+        "one object reused",
     ],
 )
 def test_exercise_1_wrong_answers(trained, capsys, make, hint):
@@ -137,10 +201,35 @@ def test_exercise_1_wrong_answers(trained, capsys, make, hint):
     assert out.startswith("❌ Exercise 2.1") and hint in out, out
 
 
-def test_exercise_1_missing_checkpoint_folder(tmp_path, capsys):
-    empty = SimpleNamespace(manager=SimpleNamespace(directory=str(tmp_path)), checkpoint=None)
-    assert nb02.exercise_1(tf.train.Checkpoint(step=tf.Variable(0)), empty).solved is False
-    assert "No checkpoint state file" in capsys.readouterr().out
+def test_exercise_1_restoring_into_the_reference_is_refused_and_undone(trained, capsys):
+    """Issue 22: a new Checkpoint over the reference run's own objects used to pass, and
+    rolled the reference back to step 140, after which exercise 2.2's message was false."""
+
+    def into_the_reference(manager, step):
+        own = tf.train.Checkpoint(model=trained.model, step=trained.checkpoint.step)
+        own.restore(_prefix(manager, step)).expect_partial()
+        return own
+
+    assert nb02.exercise_1(into_the_reference, trained).solved is False
+    out = capsys.readouterr().out
+    assert "changed the reference run's own objects (the check put them back" in out
+    assert int(trained.checkpoint.step) == 180
+    assert nb02._reference_intact(trained)
+
+
+def test_exercise_1_a_rolled_back_reference_is_named(trained, capsys):
+    trained.checkpoint.restore(_prefix(trained.manager, 140)).expect_partial()
+    try:
+        assert nb02.exercise_1(_go_back(), trained).solved is False
+        assert "no longer holds its latest checkpoint's values" in capsys.readouterr().out
+    finally:
+        nb02._put_back(trained)
+
+
+def test_exercise_1_too_few_checkpoints(tmp_path, capsys):
+    run = _run(tmp_path, steps=(20,))
+    assert nb02.exercise_1(_go_back(), run).solved is False
+    assert "The manager kept [20]" in capsys.readouterr().out
 
 
 def _forgetful(folder, *, final: float = 0.5, **kwargs) -> SimpleNamespace:
@@ -149,9 +238,20 @@ def _forgetful(folder, *, final: float = 0.5, **kwargs) -> SimpleNamespace:
     return run
 
 
-def test_exercise_2_right_answer(reference, tmp_path, capsys):
-    assert nb02.exercise_2(_forgetful(tmp_path), False, reference).solved is True
-    assert "✅ Exercise 2.2 (forget the iterator) solved." in capsys.readouterr().out
+def _equal_weights(run_a, run_b) -> bool:
+    pairs = zip(run_a.model.trainable_variables, run_b.model.trainable_variables, strict=True)
+    return all(np.array_equal(a.numpy(), b.numpy()) for a, b in pairs)
+
+
+def test_exercise_2_right_answers(reference, tmp_path, capsys):
+    assert nb02.exercise_2(_forgetful(tmp_path / "a"), _equal_weights, reference).solved is True
+
+    def by_bytes(run_a, run_b):  # another exact comparison
+        a, b = run_a.model.trainable_variables, run_b.model.trainable_variables
+        return [v.numpy().tobytes() for v in a] == [v.numpy().tobytes() for v in b]
+
+    assert nb02.exercise_2(_forgetful(tmp_path / "b"), by_bytes, reference).solved is True
+    assert capsys.readouterr().out.count("✅ Exercise 2.2 (forget the iterator) solved.") == 2
 
 
 def test_exercise_2_placeholder(reference, capsys):
@@ -159,26 +259,67 @@ def test_exercise_2_placeholder(reference, capsys):
     assert "is not solved yet: set `forgetful`" in capsys.readouterr().out
 
 
+def _compared_with_itself(run_a, run_b):
+    return all(np.array_equal(v.numpy(), v.numpy()) for v in run_a.model.trainable_variables)
+
+
+def _within_tolerance(run_a, run_b):
+    pairs = zip(run_a.model.trainable_variables, run_b.model.trainable_variables, strict=True)
+    return all(np.allclose(a.numpy(), b.numpy()) for a, b in pairs)
+
+
+def _the_kits_compare(run_a, run_b):  # the shortcut the task puts off limits
+    import helpers
+
+    pairs = zip(run_a.model.trainable_variables, run_b.model.trainable_variables, strict=True)
+    return all(helpers.verify.compare(a.numpy(), b.numpy()).identical for a, b in pairs)
+
+
 @pytest.mark.parametrize(
-    ("kwargs", "matches", "hint"),
+    ("kwargs", "same_weights", "hint"),
     [
-        ({"iterator": True}, False, "still holds the iterator"),
-        ({"steps": (20, 40)}, False, "stopped at step 40: train it on to TOTAL_STEPS (180)"),
-        ({"final": 0.18}, True, "ended bit-identical to the reference"),
-        ({}, True, "the weights are not equal"),
-        ({}, "no", "should be True or False"),
+        ({"iterator": True}, _equal_weights, "still holds the iterator"),
+        ({"steps": (20, 40)}, _equal_weights, "stopped at step 40: train it on to TOTAL_STEPS"),
+        ({"final": 0.18}, _equal_weights, "ended bit-identical to the reference"),
+        ({}, False, "should be a function of two runs, not a value"),
+        ({}, lambda a, b: False, "says False for the reference and an exact copy"),
+        ({}, _compared_with_itself, "says True for the reference and your resumed run"),
+        ({}, _within_tolerance, "says True for the reference and a copy with one value one"),
+        ({}, _the_kits_compare, "`helpers.verify.compare` is off limits"),
+        ({}, lambda a, b: "no", "returned 'no' for the reference and your resumed run"),
+    ],
+    ids=[
+        "iterator kept",
+        "not trained to the end",
+        "never crashed",
+        "a value typed in",
+        "a constant function",
+        "compared with itself",
+        "tolerance instead of bits",
+        "kit's compare",
+        "not a bool",
     ],
 )
-def test_exercise_2_wrong_answers(reference, tmp_path, capsys, kwargs, matches, hint):
-    assert nb02.exercise_2(_forgetful(tmp_path, **kwargs), matches, reference).solved is False
+def test_exercise_2_wrong_answers(reference, tmp_path, capsys, kwargs, same_weights, hint):
+    forgetful = _forgetful(tmp_path, **kwargs)
+    assert nb02.exercise_2(forgetful, same_weights, reference).solved is False
     out = capsys.readouterr().out
-    assert out.startswith("❌ Exercise 2.2") and hint in out
+    assert out.startswith("❌ Exercise 2.2") and hint in out, out
 
 
 def test_exercise_2_refuses_the_reference_and_its_folder(reference, capsys):
-    assert nb02.exercise_2(reference, False, reference).solved is False
+    assert nb02.exercise_2(reference, _equal_weights, reference).solved is False
     same_folder = SimpleNamespace(model=Tiny(), manager=reference.manager, step=reference.step)
-    assert nb02.exercise_2(same_folder, False, reference).solved is False
+    assert nb02.exercise_2(same_folder, _equal_weights, reference).solved is False
     out = capsys.readouterr().out.splitlines()
     assert "is the reference run itself" in out[0]
     assert "saves into the reference run's folder" in out[1]
+
+
+def test_exercise_2_a_rolled_back_reference_is_named(reference, tmp_path, capsys):
+    reference.checkpoint.restore(_prefix(reference.manager, 140)).expect_partial()
+    try:
+        assert nb02.exercise_2(_forgetful(tmp_path), _equal_weights, reference).solved is False
+        assert "no longer holds its latest checkpoint's values" in capsys.readouterr().out
+    finally:
+        nb02._put_back(reference)
