@@ -7,6 +7,7 @@ import zipfile
 
 import keras
 import pytest
+from nbsource import code_cells
 
 from helpers import integrity
 from helpers.checks import nb05
@@ -130,3 +131,112 @@ def test_exercise_1_class_left_unregistered_gets_a_hint(team_path, capsys):
     finally:
         registry["my_team>TeamDense"] = cls
     assert "is not registered in this kernel" in capsys.readouterr().out
+
+
+# --- The habit: what the answer cell did, not only what it produced (issue 22) ----------------
+
+
+def solution(name: str) -> str:
+    """The notebook's own answer cell for the exercise that sets ``name``."""
+    (cell,) = [
+        c
+        for c in code_cells("05")
+        if "# BEGIN SOLUTION" in c and name in c.split("# BEGIN SOLUTION")[0]
+    ]
+    return cell
+
+
+def test_exercise_1_accepts_the_solution_and_another_correct_answer(team_path, capsys):
+    key = "my_team>TeamDense"
+    assert nb05.exercise_1(team_path, key, source=solution("custom_objects_key"))
+    other = (
+        "with zipfile.ZipFile(team_path) as z:\n"
+        "    config = json.loads(z.read('config.json'))\n"
+        "(custom_objects_key,) = {l['registered_name'] for l in config['config']['layers']\n"
+        "                         if l['registered_name'].startswith('my_team>')}\n"
+    )
+    assert nb05.exercise_1(team_path, key, source=other)
+
+
+@pytest.mark.parametrize(
+    ("source", "hint"),
+    [
+        ('custom_objects_key = "my_team>TeamDense"\n', "`custom_objects_key` is typed in"),
+        (  # a step skipped: the key is built, not read from the file
+            'custom_objects_key = "my_team>" + TeamDense.__name__\n',
+            "Read the layer's `registered_name` from `config.json`",
+        ),
+        (  # the forbidden shortcut: the kit's inspector
+            "custom_objects_key = helpers.inspection.keras_config(p)['config.json']\n",
+            "the kit's inspectors and checks are off limits",
+        ),
+    ],
+)
+def test_exercise_1_rejects_answers_that_skip_the_habit(team_path, capsys, source, hint):
+    verdict = nb05.exercise_1(team_path, "my_team>TeamDense", source=source)
+    assert not verdict.solved and verdict.error is None
+    assert hint in capsys.readouterr().out
+
+
+def test_exercise_1_rejects_an_earlier_file(tmp_path, capsys):
+    """An object from an earlier cell: section 1's file, with no `my_team` class."""
+    path = tmp_path / "resnet.keras"
+    tiny_model(ResidualDense(name="block")).save(path)
+    verdict = nb05.exercise_1(path, "tf_saving_kit>ResidualDense")
+    assert not verdict.solved and verdict.error is None
+    assert "No class in the file is registered under `my_team`" in capsys.readouterr().out
+
+
+def test_exercise_2_accepts_the_solution_and_another_correct_answer(tmp_path, capsys):
+    path, error = tampered(tmp_path)
+    assert nb05.exercise_2(path, error, True, source=solution("keras_noticed"))
+    other = (
+        "helpers.integrity.write_manifest(tampered_path)\n"
+        "keras_noticed = True\n"  # typed, but then overwritten by what happened
+        "try:\n    keras.models.load_model(tampered_path)\nexcept Exception:\n    pass\n"
+        "else:\n    keras_noticed = False\n"
+    )
+    assert nb05.exercise_2(path, error, True, source=other)
+
+
+@pytest.mark.parametrize(
+    ("source", "hint"),
+    [
+        (  # typed in
+            "helpers.integrity.write_manifest(p)\nkeras.models.load_model\nkeras_noticed = True\n",
+            "`keras_noticed` is typed in",
+        ),
+        (  # a step skipped: load_model never tried
+            "helpers.integrity.write_manifest(p)\nkeras_noticed = p.stat().st_size > 0\n",
+            "Try the changed file with `keras.models.load_model`",
+        ),
+        (  # the forbidden shortcut: an error built by hand
+            "helpers.integrity.write_manifest(p)\nmanifest_error = "
+            "helpers.integrity.IntegrityError(p, 'changed')\n",
+            "Do not build an `IntegrityError` yourself",
+        ),
+    ],
+)
+def test_exercise_2_rejects_answers_that_skip_the_habit(tmp_path, capsys, source, hint):
+    path, error = tampered(tmp_path)
+    verdict = nb05.exercise_2(path, error, True, source=source)
+    assert not verdict.solved and verdict.error is None
+    assert hint in capsys.readouterr().out
+
+
+def test_exercise_2_rejects_an_earlier_file_and_its_error(tmp_path, capsys):
+    """An object from an earlier cell: section 3's file, overwritten by another model, and the
+    IntegrityError section 3 caught: no middle byte was changed."""
+    path = tmp_path / "digits_resnet.keras"
+    tiny_model(keras.layers.Dense(3)).save(path)
+    integrity.write_manifest(path)
+    tiny_model(keras.layers.Dense(5)).save(path)  # another model saved in its place
+    try:
+        integrity.verify_manifest(path)
+    except integrity.IntegrityError as error:
+        earlier_error = error
+    verdict = nb05.exercise_2(path, earlier_error, False)
+    assert not verdict.solved and verdict.error is None
+    assert "differs from the file its manifest recorded by more than its middle byte" in (
+        capsys.readouterr().out
+    )

@@ -9,7 +9,49 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from helpers.checks.core import Hint, exercise, expect, require
+from helpers.checks.core import Hint, answer_source, exercise, expect, habit, require
+
+#: Exercise 5.1's habit: read the key from config.json rather than typing it.
+HABIT_1 = {
+    "computed": {
+        "custom_objects_key": "`custom_objects_key` is typed in: read it from the file, the "
+        "layer's `registered_name` in `config.json`."
+    },
+    "required": {r"config\.json": "Read the layer's `registered_name` from `config.json`."},
+    "forbidden": {
+        r"helpers\.(inspection|checks)": "Read `config.json` yourself (`zipfile` and `json`): the "
+        "kit's inspectors and checks are off limits here.",
+    },
+}
+#: Exercise 5.2's habit: catch the errors that really happen, and write the manifest first.
+HABIT_2 = {
+    "computed": {
+        "keras_noticed": "`keras_noticed` is typed in: find out. Call `keras.models.load_model` "
+        "on the changed file inside `try`/`except`, and set it from what happened.",
+    },
+    "required": {
+        r"write_manifest\(": "Write the manifest with `helpers.integrity.write_manifest` right "
+        "after saving, before you change the byte.",
+        r"load_model\(": "Try the changed file with `keras.models.load_model`.",
+    },
+    "forbidden": {
+        r"IntegrityError\(": "Do not build an `IntegrityError` yourself: catch the one "
+        "`verify_manifest` raises.",
+    },
+}
+
+
+def _one_byte_from_manifest(path: Path, recorded: str) -> bool:
+    """Whether changing back the middle byte of ``path`` gives the file its manifest recorded."""
+    import hashlib
+
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    for value in range(256):
+        data[middle] = value
+        if hashlib.sha256(data).hexdigest() == recorded:
+            return True
+    return False
 
 
 def _registered_names(node: Any) -> Iterator[str]:
@@ -33,12 +75,21 @@ def _keras_config(path: Path) -> dict[str, Any]:
 
 
 @exercise("5.1", "a second package")
-def exercise_1(team_path: str | os.PathLike[str] | None, custom_objects_key: str | None) -> str:
-    """The file holds a class registered under ``my_team``, and the key loads it unregistered."""
+def exercise_1(
+    team_path: str | os.PathLike[str] | None,
+    custom_objects_key: str | None,
+    *,
+    source: str | None = None,
+) -> str:
+    """The file holds a class registered under ``my_team``, and the key loads it unregistered.
+
+    ``source``: the answer cell's code (by default the recorded cell that set the answers).
+    """
     import keras
 
     path = Path(require(team_path, "team_path", "the .keras file you saved"))
     key = require(custom_objects_key, "custom_objects_key", "the key for `custom_objects=`")
+    habit(source if source is not None else answer_source("custom_objects_key"), **HABIT_1)
     names = set(_registered_names(_keras_config(path)))
     team = sorted(name for name in names if name.startswith("my_team>"))
     expect(
@@ -87,8 +138,13 @@ def exercise_2(
     tampered_path: str | os.PathLike[str] | None,
     manifest_error: BaseException | None,
     keras_noticed: bool | None,
+    *,
+    source: str | None = None,
 ) -> str:
-    """The manifest refuses the changed file; ``keras_noticed`` says what load_model really did."""
+    """The manifest refuses the changed file; ``keras_noticed`` says what load_model really did.
+
+    ``source``: the answer cell's code (by default the recorded cell that set the answers).
+    """
     import keras
 
     from helpers import integrity
@@ -97,6 +153,8 @@ def exercise_2(
     require(manifest_error, "manifest_error", "the error `verify_manifest` raised")
     require(keras_noticed, "keras_noticed", "True or False")
     expect(path.is_file(), f"`{path.name}` is not a file: save `model` there first.")
+    names = ("tampered_path", "manifest_error", "keras_noticed")
+    habit(source if source is not None else answer_source(*names), **HABIT_2)
     expect(
         integrity.manifest_path(path).is_file(),
         "There is no manifest next to the file: call `helpers.integrity.write_manifest` right "
@@ -111,6 +169,13 @@ def exercise_2(
             "The file still matches its manifest: write the manifest first, then change a byte "
             "(a manifest written after the change records the changed file)."
         ) from None
+    recorded = integrity.manifest_path(path).read_text().split()[0]
+    expect(
+        _one_byte_from_manifest(path, recorded),
+        f"`{path.name}` differs from the file its manifest recorded by more than its middle byte: "
+        "save `model` to a new file, write its manifest, then change only "
+        "`data[len(data) // 2]`.",
+    )
     expect(
         isinstance(manifest_error, integrity.IntegrityError),
         "`manifest_error` should be the `helpers.integrity.IntegrityError` that "
