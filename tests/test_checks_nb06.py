@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from nbsource import code_cells
 
 from helpers.checks import nb06
 
@@ -140,3 +141,108 @@ def test_exercise_2_rejects_an_error_not_raised_by_this_folder(deployed, tmp_pat
     assert nb06.exercise_2(broken, "call", elsewhere).solved is False
     out = capsys.readouterr().out.splitlines()
     assert all("does not name this folder's missing `assets/labels.txt`" in line for line in out)
+
+
+# --- The habit: what the answer cell did, not only what it produced (issue 22) ----------------
+
+
+def solution(name: str) -> str:
+    """The notebook's own answer cell for the exercise that sets ``name``."""
+    (cell,) = [
+        c
+        for c in code_cells("06")
+        if "# BEGIN SOLUTION" in c and name in c.split("# BEGIN SOLUTION")[0]
+    ]
+    return cell
+
+
+def test_exercise_1_accepts_the_solution_and_another_correct_answer(
+    model, probabilities, tmp_path, capsys
+):
+    folder = export_top3(model, tmp_path / "top3")
+    assert nb06.exercise_1(folder, RAW, probabilities, source=solution("top3_export"))
+    other = (
+        "archive = keras.export.ExportArchive()\narchive.track(model)\n"
+        "archive.add_endpoint('top_3', lambda p: dict(zip(('scores', 'class_ids'), "
+        "tf.math.top_k(model(tf.cast(p, tf.float32) / 16), 3))), input_signature=[PIXELS])\n"
+        "top3_export = ARTIFACTS / 'top3_export'\narchive.write_out(str(top3_export))\n"
+    )
+    assert nb06.exercise_1(folder, RAW, probabilities, source=other)
+
+
+@pytest.mark.parametrize(
+    ("source", "hint"),
+    [
+        (  # a required step skipped: no ExportArchive
+            "top3_export = ARTIFACTS / 'top3_export'\nbest = tf.math.top_k(x, k=3)\n",
+            "Build the export with `keras.export.ExportArchive`",
+        ),
+        (  # the forbidden shortcut the task names
+            "archive = keras.export.ExportArchive()\nbest = tf.math.top_k(x, k=3)\n"
+            "tf.saved_model.save(module, str(top3_export))\n",
+            "`tf.saved_model.save` and the kit's helpers are off limits",
+        ),
+        (  # the forbidden shortcut the task names
+            "archive = keras.export.ExportArchive()\nbest = tf.math.top_k(x, k=3)\n"
+            "helpers.serving.export_top_k(model, top3_export)\n",
+            "`tf.saved_model.save` and the kit's helpers are off limits",
+        ),
+    ],
+)
+def test_exercise_1_rejects_answers_that_skip_the_habit(
+    model, probabilities, tmp_path, capsys, source, hint
+):
+    folder = export_top3(model, tmp_path / "top3")
+    verdict = nb06.exercise_1(folder, RAW, probabilities, source=source)
+    assert not verdict.solved and verdict.error is None
+    assert hint in capsys.readouterr().out
+
+
+def test_exercise_1_rejects_an_earlier_export(model, probabilities, tmp_path, capsys):
+    """An object from an earlier cell: section 3's export, without `top_3`."""
+    folder = export_top3(model, tmp_path / "keras_export", name="probabilities")
+    verdict = nb06.exercise_1(folder, RAW, probabilities)
+    assert not verdict.solved and verdict.error is None
+    assert "name the endpoint `top_3`" in capsys.readouterr().out
+
+
+def test_exercise_2_accepts_the_solution_and_another_correct_answer(deployed, tmp_path, capsys):
+    broken, error = broken_copy(deployed, tmp_path)
+    assert nb06.exercise_2(broken, "call", error, source=solution("fails_at"))
+    other = (
+        "fails_at = None\nloaded = tf.saved_model.load(str(broken_export))\n"
+        "for step, run in [('call', lambda: loaded.signatures['class_names']())]:\n"
+        "    try:\n        run()\n    except tf.errors.NotFoundError as error:\n"
+        "        fails_at, caught = step, error\n"
+    )
+    assert nb06.exercise_2(broken, "call", error, source=other)
+
+
+@pytest.mark.parametrize(
+    ("source", "hint"),
+    [
+        ('fails_at = "call"\ncaught = error\n', "`fails_at` is typed in"),  # typed in
+        (  # the forbidden shortcut: an error built by hand
+            "fails_at = first\ncaught = tf.errors.NotFoundError(None, None, m)\n",
+            "Do not build the error yourself",
+        ),
+        (  # the forbidden shortcut: the kit's helpers
+            "fails_at = helpers.loading.where_it_fails(broken_export)\n",
+            "The kit's helpers are off limits here",
+        ),
+    ],
+)
+def test_exercise_2_rejects_answers_that_skip_the_habit(deployed, tmp_path, capsys, source, hint):
+    broken, error = broken_copy(deployed, tmp_path)
+    verdict = nb06.exercise_2(broken, "call", error, source=source)
+    assert not verdict.solved and verdict.error is None
+    assert hint in capsys.readouterr().out
+
+
+def test_exercise_2_rejects_the_table_exports_error(deployed, tmp_path, capsys):
+    """An object from an earlier cell: the FileNotFoundError section 2's table export raised."""
+    broken, _ = broken_copy(deployed, tmp_path)
+    earlier = FileNotFoundError(f"{tmp_path}/table_without_asset/assets/vocabulary.txt")
+    verdict = nb06.exercise_2(broken, "call", earlier)
+    assert not verdict.solved and verdict.error is None
+    assert "fails with NotFoundError, not FileNotFoundError" in capsys.readouterr().out

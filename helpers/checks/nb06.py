@@ -9,7 +9,33 @@ from typing import Any
 
 import numpy as np
 
-from helpers.checks.core import Hint, exercise, expect, require
+from helpers.checks.core import Hint, answer_source, exercise, expect, habit, require
+
+#: Exercise 6.1's habit: an ExportArchive endpoint built on `tf.math.top_k`.
+HABIT_1 = {
+    "required": {
+        r"ExportArchive\(": "Build the export with `keras.export.ExportArchive` (track `model`, "
+        "`add_endpoint`, `write_out`), as section 3 did.",
+        r"top_k\(": "Take the three best classes with `tf.math.top_k(..., k=3)`.",
+    },
+    "forbidden": {
+        r"tf\.saved_model\.save\(|helpers\.(?!checks\.nb06)": "This exercise is about "
+        "`ExportArchive`: `tf.saved_model.save` and the kit's helpers are off limits here.",
+    },
+}
+#: Exercise 6.2's habit: find out where it fails by trying, and keep the error that happened.
+HABIT_2 = {
+    "computed": {
+        "fails_at": "`fails_at` is typed in: find out. Load the copy and call `class_names` "
+        "inside `try`/`except`, and set it from the step that raised.",
+    },
+    "forbidden": {
+        r"(NotFoundError|FileNotFoundError|OSError)\(": "Do not build the error yourself: keep "
+        "the one your own call raised (`except ... as error: caught = error`).",
+        r"\bhelpers\.": "The kit's helpers are off limits here: copy, delete, load and call "
+        "with `shutil`, `pathlib` and `tf.saved_model.load` yourself.",
+    },
+}
 
 
 def _savedmodel_dir(value: Any, name: str) -> Path:
@@ -27,13 +53,19 @@ def exercise_1(
     top3_export: str | os.PathLike[str] | None,
     raw_pixels: np.ndarray,
     python_probabilities: np.ndarray,
+    *,
+    source: str | None = None,
 ) -> str:
-    """``top_3`` takes raw int32 pixels, any batch, and returns the 3 best ids and scores."""
+    """``top_3`` takes raw int32 pixels, any batch, and returns the 3 best ids and scores.
+
+    ``source``: the answer cell's code (by default the recorded cell that set ``top3_export``).
+    """
     import tensorflow as tf
 
     path = _savedmodel_dir(
         require(top3_export, "top3_export", "the folder you exported"), "top3_export"
     )
+    habit(source if source is not None else answer_source("top3_export"), **HABIT_1)
     loaded = tf.saved_model.load(str(path))  # keep a reference while calling the signature
     signatures = loaded.signatures
     expect(
@@ -96,8 +128,13 @@ def exercise_2(
     broken_export: str | os.PathLike[str] | None,
     fails_at: str | None,
     caught: BaseException | None,
+    *,
+    source: str | None = None,
 ) -> str:
-    """Loading succeeds without the asset; the first call that reads it fails."""
+    """Loading succeeds without the asset; the first call that reads it fails.
+
+    ``source``: the answer cell's code (by default the recorded cell that set the answers).
+    """
     import tensorflow as tf
 
     path = _savedmodel_dir(
@@ -105,6 +142,8 @@ def exercise_2(
     )
     require(fails_at, "fails_at", '"load" or "call"')
     require(caught, "caught", "the error you caught")
+    names = ("broken_export", "fails_at", "caught")
+    habit(source if source is not None else answer_source(*names), **HABIT_2)
     expect(
         not (path / "assets" / "labels.txt").exists(),
         f"`{path.name}/assets/labels.txt` is still there: delete it from the copy.",
