@@ -7,6 +7,9 @@ has an execution count and the kernel is idle, and fails on any error or stderr 
 scratch notebook with a deliberate stderr line and a deliberate error is run first, in the same
 server, to prove those detectors see what they must. A screenshot goes to build/screenshots/.
 
+A second test opens the MLflow UI (notebook 13) on a registry like the notebook's and checks
+its registered-model page, refusing any request to another host.
+
 Skips when no Chromium is found, except when the CI environment variable is set: then a
 missing browser fails the test.
 """
@@ -270,3 +273,106 @@ def test_a_missing_browser_skips_except_under_ci(monkeypatch, ci):
     outcome = pytest.fail.Exception if ci else pytest.skip.Exception
     with pytest.raises(outcome, match="no Chromium found"):
         find_chromium()
+
+
+# --- notebook 13: the MLflow UI's registered-model page --------------------------------------
+
+MLFLOW_START_TIMEOUT = 300  # seconds: `mlflow ui` imports a lot; a busy 2-core machine is slow
+
+
+def registry_like_notebook_13(folder: Path) -> str:
+    """An MLflow registry in an SQLite file, as notebook 13 leaves it: model ``digits``, two
+    versions tagged with their test accuracy, ``champion`` on version 2. Returns its URI."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{(folder / 'mlflow.db').as_posix()}"
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment("digits", artifact_location=(folder / "store").as_uri())
+    run = client.create_run(experiment)
+    (folder / "model").mkdir()
+    (folder / "model" / "MLmodel").write_text("flavors: {}\n")  # a stand-in for a logged model
+    client.log_artifacts(run.info.run_id, str(folder / "model"), artifact_path="model")
+    client.create_registered_model("digits", tags={"task": "8x8 digit -> 10 probabilities"})
+    for accuracy in ("0.9528", "0.9556"):
+        source = f"runs:/{run.info.run_id}/model"
+        tags = {"test_accuracy": accuracy}
+        client.create_model_version("digits", source, run_id=run.info.run_id, tags=tags)
+    client.set_registered_model_alias("digits", "champion", "2")
+    return uri
+
+
+@pytest.fixture
+def mlflow_ui(tmp_path, monkeypatch):
+    """`mlflow ui` on 127.0.0.1 and a free port, on a registry like notebook 13's; its URL."""
+    from helpers import registry
+
+    for name, value in {
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLFLOW_LOGGING_LEVEL": "WARNING",
+    }.items():
+        monkeypatch.setenv(name, value)
+    uri = registry_like_notebook_13(tmp_path)
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
+    }
+    for name, value in isolated_home_env(tmp_path / "home").items():
+        env[name] = value
+    env["HOME"] = str(tmp_path / "home")
+    port, log = free_port(), tmp_path / "mlflow-ui.log"
+    command = [
+        sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+    server = registry.start(command, log, env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        registry.wait_until_ready(f"{base}/health", server, log, timeout=MLFLOW_START_TIMEOUT)
+        yield base
+    finally:
+        registry.stop(server)
+
+
+def test_mlflow_ui_shows_the_registered_model_offline(mlflow_ui):
+    """Notebook 13's registry in the MLflow UI: versions, tags and the alias are on the page,
+    and the page asks nothing of any host but the local server."""
+    import urllib.parse
+
+    chromium = find_chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as error:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"playwright is not installed: {error}")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    elsewhere: list[str] = []
+
+    def local_only(route) -> None:
+        url = route.request.url
+        if url.startswith("data:") or urllib.parse.urlsplit(url).hostname == "127.0.0.1":
+            route.continue_()
+        else:  # refused and recorded: the test fails below
+            elsewhere.append(url)
+            route.abort()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium, args=CHROMIUM_ARGS, timeout=60_000
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(120_000)
+            page.route("**/*", local_only)
+            page.goto(f"{mlflow_ui}/#/models/digits", timeout=120_000)
+            for shown in ("Version 1", "Version 2", "champion", "0.9528", "0.9556"):
+                page.get_by_text(shown).first.wait_for()  # the page fills in piece by piece
+            page.screenshot(path=str(SCREENSHOTS / "13_mlflow_ui_registered_model.png"))
+            text = page.inner_text("body")
+        finally:
+            browser.close()
+    assert "Registered Models" in text and "digits" in text
+    assert "Version 1" in text and "Version 2" in text
+    assert "Version 3" not in text  # the detector sees only what the registry holds
+    assert "champion" in text and "0.9556" in text and "0.9528" in text
+    assert elsewhere == [], f"the MLflow UI asked other hosts: {elsewhere}"
