@@ -13,8 +13,9 @@
   installation, the kit's ``helpers`` package and the model (at ``/sandbox/model``); writable
   only ``/sandbox/scratch`` (its working folder, ``HOME`` and ``TMPDIR``) and
   ``/sandbox/results``; a private ``/dev`` (``null``, ``zero``, ``random``, ``urandom``), a
-  private ``/dev/shm`` and ``/dev/mqueue``. Nothing else exists in it: no home folder,
-  ``/tmp``, ``/etc``, ``/sys`` or ``/root``, wherever the working folder is;
+  private ``/dev/shm`` and ``/dev/mqueue``. Nothing else exists in it, wherever the working
+  folder is: no ``/tmp``, ``/etc`` or ``/sys``, and of the home folder only the allowlisted
+  folders inside it (a Python installation there, say);
 - run as uid 65534 when the caller is root (so that process-count limits apply), and limits
   on address space, CPU time, wall time, file size, open files and processes.
 
