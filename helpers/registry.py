@@ -87,17 +87,38 @@ def wait_until_ready(
         time.sleep(0.5)
 
 
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a process we may not signal still holds the id
+        return True
+    return True
+
+
 def stop(process: Any, timeout: float = 30) -> int:
-    """Stop a process started by :func:`start` (SIGTERM to its group, then SIGKILL); its code."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):  # it ended in the meantime
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=timeout)
-    return int(process.returncode)
+    """Stop a process started by :func:`start` and every process of its group; its exit code.
+
+    SIGTERM to the group, then SIGKILL to what is left after ``timeout``. Returns only when no
+    process of the group is left: a server's worker (uvicorn under ``mlflow models serve``) can
+    outlive its parent by a moment and keep answering.
+    """
+    group = process.pid  # start() made it a group leader
+    with contextlib.suppress(ProcessLookupError):  # it may have ended already
+        os.killpg(group, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    killed = False
+    while True:
+        if process.poll() is not None and not _group_alive(group):
+            return int(process.returncode)
+        if time.monotonic() > deadline and not killed:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+            killed, deadline = True, time.monotonic() + timeout
+        elif time.monotonic() > deadline:
+            raise ServerError(f"process group {group} did not end after SIGKILL")
+        time.sleep(0.1)
 
 
 def post_json(url: str, body: Any, timeout: float = 120) -> tuple[int, Any]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import socket
 import sqlite3
 import sys
 import threading
+import time
 
 import pytest
 
@@ -114,3 +116,23 @@ def test_files_under_lists_relative_paths(tmp_path):
     assert registry.files_under(tmp_path) == ["model/MLmodel", "model/data/model.keras"]
     with pytest.raises(ArtifactNotFoundError, match="nope: no such folder"):
         registry.files_under(tmp_path / "nope")
+
+
+def test_stop_waits_for_every_process_of_the_group(tmp_path):
+    """A child that outlives its parent (as uvicorn outlives `mlflow models serve`)."""
+    marker = tmp_path / "child.pid"
+    script = (
+        "import os, signal, subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', "
+        "'import signal, time; signal.signal(signal.SIGTERM, lambda *a: time.sleep(2) or exit(0));"
+        " [time.sleep(0.1) for _ in range(600)]'])\n"
+        f"open({str(marker)!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(60)\n"
+    )
+    process = registry.start([sys.executable, "-c", script], tmp_path / "log", {})
+    while not marker.exists() or not marker.read_text():
+        time.sleep(0.1)
+    child = int(marker.read_text())
+    registry.stop(process)
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)  # gone (not merely signalled) when stop returns
