@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from nbsource import code_cells
 from tensorflow.python.distribute import multi_worker_util
 
 from helpers import distributed
@@ -282,3 +283,140 @@ def test_exercise_3_wrong_model_or_predictions(strategy, job, capsys):
         )
         out = capsys.readouterr().out
         assert hint in out, out
+
+
+# --- The habit: what the answer cell did, not only what it produced (issue 22) ----------------
+
+
+def solution(name: str) -> str:
+    """The notebook's own answer cell for the exercise that sets ``name``."""
+    (cell,) = [
+        c
+        for c in code_cells("08")
+        if "# BEGIN SOLUTION" in c and name in c.split("# BEGIN SOLUTION")[0]
+    ]
+    return cell
+
+
+def test_exercise_1_accepts_the_solution_and_another_correct_answer(strategy, paths, capsys):
+    plain, other = paths
+    model = _restored(strategy, plain)
+    assert nb08.exercise_1(
+        OPTIMIZER_ERROR, model, plain, strategy, other, source=solution("caught")
+    )
+    alternative = (
+        "with strategy.scope():\n    first = helpers.models.digits_mlp()\n"
+        "    status = tf.train.Checkpoint(model=first, optimizer=first.optimizer)"
+        ".read(plain_path)\n"
+        "    try:\n        status.assert_consumed()\n    except AssertionError as e:\n"
+        "        caught = e\n    repaired = keras.models.clone_model(first)\n"
+    )
+    assert nb08.exercise_1(OPTIMIZER_ERROR, model, plain, strategy, other, source=alternative)
+
+
+@pytest.mark.parametrize(
+    ("source", "hint"),
+    [
+        (  # typed in: the error built by hand
+            "caught = AssertionError('Unresolved object in checkpoint (root).optimizer')\n"
+            "repaired = helpers.models.digits_mlp()\nstatus.assert_consumed()\n",
+            "Do not build the error yourself",
+        ),
+        (  # a required step skipped: assert_consumed() never called
+            "with strategy.scope():\n    repaired = helpers.models.digits_mlp()\n",
+            "Call `assert_consumed()` on the restore status",
+        ),
+        (  # the forbidden shortcut: the kit's restore helper
+            "repaired = helpers.models.digits_mlp()\nstatus.assert_consumed()\n"
+            "helpers.checkpoints.restore(tf.train.Checkpoint(model=repaired), p)\n",
+            "The kit's checkpoint helpers are off limits",
+        ),
+        (  # an object from an earlier cell: section 3's restored model
+            "status.assert_consumed()\nrepaired = mirrored_model\n",
+            "Build `repaired` in this cell",
+        ),
+        (  # a comparison of a value with itself
+            "repaired = helpers.models.digits_mlp()\nstatus.assert_consumed()\n"
+            "assert repaired.get_weights()[0].sum() == repaired.get_weights()[0].sum()\n",
+            "compares a value with itself",
+        ),
+    ],
+)
+def test_exercise_1_rejects_answers_that_skip_the_habit(strategy, paths, capsys, source, hint):
+    plain, other = paths
+    model = _restored(strategy, plain)
+    verdict = nb08.exercise_1(OPTIMIZER_ERROR, model, plain, strategy, other, source=source)
+    assert not verdict.solved and verdict.error is None
+    assert hint in capsys.readouterr().out
+
+
+def test_exercise_2_accepts_the_solution_and_another_correct_answer(tmp_path, capsys):
+    assert nb08.exercise_2(_answer, tmp_path / "backup", tmp_path, source=solution("backup_dir"))
+    other = "backup_dir = _answer\nrestart_reads = job_dir / 'backup'\n"
+    assert nb08.exercise_2(_answer, tmp_path / "backup", tmp_path, source=other)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from tensorflow.python.distribute import multi_worker_util\n"
+        "def backup_dir(c, j):\n    return multi_worker_util.is_chief(...)\n",
+        "backup_dir = helpers.checks.nb08.writes_to\n",
+    ],
+)
+def test_exercise_2_rejects_the_forbidden_shortcuts(tmp_path, capsys, source):
+    verdict = nb08.exercise_2(_answer, tmp_path / "backup", tmp_path, source=source)
+    assert not verdict.solved and verdict.error is None
+    assert "Write the chief rule yourself" in capsys.readouterr().out
+
+
+def test_exercise_3_accepts_the_solution_and_another_correct_answer(strategy, job, capsys):
+    job_dir, results, x = job
+    model_file = job_dir / "model.keras"
+    model = _loaded(strategy, model_file)
+    predictions = model.predict(x, verbose=0)
+    args = (model_file, model, predictions, job_dir, results, strategy, x)
+    assert nb08.exercise_3(*args, source=solution("model_file"))
+    other = (
+        "model_file = job_dir / 'model.keras'\nwith strategy.scope():\n"
+        "    elsewhere = keras.models.load_model(str(model_file), compile=False)\n"
+        "predictions = np.asarray(elsewhere(digits.x_test))\n"
+    )
+    assert nb08.exercise_3(
+        *args, source=other.replace("scope = strategy.scope()\nwith scope", "with strategy.scope()")
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "hint"),
+    [
+        (  # an object from an earlier cell: the model section 4 trained, never loaded here
+            "model_file = job_dir / 'model.keras'\nwith strategy.scope():\n"
+            "    elsewhere = trained\npredictions = elsewhere.predict(digits.x_test)\n",
+            "Load the workers' file with `keras.models.load_model`",
+        ),
+        (  # a required step skipped: no strategy
+            "model_file = job_dir / 'model.keras'\n"
+            "elsewhere = keras.models.load_model(model_file)\n",
+            "Load it inside `with strategy.scope():`",
+        ),
+        (  # the forbidden shortcut
+            "with strategy.scope():\n    elsewhere = helpers.loading.load_keras(model_file)\n"
+            "keras.models.load_model\n",
+            "The kit's loaders are off limits",
+        ),
+        (  # a comparison of a value with itself
+            "with strategy.scope():\n    elsewhere = keras.models.load_model(model_file)\n"
+            "same = digest(elsewhere.get_weights()) == digest(elsewhere.get_weights())\n",
+            "compares a value with itself",
+        ),
+    ],
+)
+def test_exercise_3_rejects_answers_that_skip_the_habit(strategy, job, capsys, source, hint):
+    job_dir, results, x = job
+    model_file = job_dir / "model.keras"
+    model = _loaded(strategy, model_file)
+    args = (model_file, model, model.predict(x, verbose=0), job_dir, results, strategy, x)
+    verdict = nb08.exercise_3(*args, source=source)
+    assert not verdict.solved and verdict.error is None
+    assert hint in capsys.readouterr().out

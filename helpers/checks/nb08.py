@@ -19,8 +19,45 @@ import tensorflow as tf
 
 from helpers import distributed
 from helpers import distributed_worker as worker_script
-from helpers.checks.core import Hint, exercise, expect, require
+from helpers.checks.core import Hint, answer_source, exercise, expect, habit, require
 from helpers.verify import compare
+
+#: Exercise 8.1's habit: catch what assert_consumed() raises; build `repaired` in the cell.
+HABIT_1 = {
+    "required": {
+        r"assert_consumed\(": "Call `assert_consumed()` on the restore status: that is what "
+        "catches the unbuilt optimizer.",
+        r"\brepaired\s*=\s*[\w.]+\(": "Build `repaired` in this cell (`repaired = "
+        "helpers.models.digits_mlp()` under `strategy.scope()`), not a model from an earlier "
+        "section.",
+    },
+    "forbidden": {
+        r"AssertionError\(": "Do not build the error yourself: keep the one `assert_consumed()` "
+        "raised (`except AssertionError as error: caught = error`).",
+        r"helpers\.(checkpoints|checks)": "The kit's checkpoint helpers are off limits here: "
+        "restore with `tf.train.Checkpoint` yourself.",
+    },
+}
+#: Exercise 8.2's habit: write the chief rule yourself.
+HABIT_2 = {
+    "forbidden": {
+        r"multi_worker_util|helpers\.checks|\bwrites_to\(": "Write the chief rule yourself "
+        "from the task's type and the cluster's tasks: TensorFlow's `multi_worker_util` and "
+        "the check's own code are off limits.",
+    },
+}
+#: Exercise 8.3's habit: load the file, under the strategy, in this cell.
+HABIT_3 = {
+    "required": {
+        r"load_model\(": "Load the workers' file with `keras.models.load_model`, in this cell: "
+        "a model from an earlier section was not loaded from it.",
+        r"strategy\.scope\(\)": "Load it inside `with strategy.scope():`.",
+    },
+    "forbidden": {
+        r"helpers\.(loading|checks)": "The kit's loaders are off limits here: call "
+        "`keras.models.load_model` yourself.",
+    },
+}
 
 
 def _replicas(variable: Any, strategy: tf.distribute.Strategy) -> list[np.ndarray]:
@@ -63,12 +100,18 @@ def exercise_1(
     plain_path: str,
     strategy: tf.distribute.Strategy,
     other_path: str | None = None,
+    *,
+    source: str | None = None,
 ) -> str:
-    """``caught``: what ``assert_consumed()`` raised; ``repaired``: a mirrored model, restored."""
+    """``caught``: what ``assert_consumed()`` raised; ``repaired``: a mirrored model, restored.
+
+    ``source``: the answer cell's code (by default the recorded cell that set the answers).
+    """
     require(
         caught, "caught", "the exception assert_consumed() raises when the optimizer is not built"
     )
     require(repaired, "repaired", "the model you built under the strategy and restored properly")
+    habit(source if source is not None else answer_source("caught", "repaired"), **HABIT_1)
     expect(
         isinstance(caught, BaseException),
         f"`caught` is a {type(caught).__name__}: catch the exception itself "
@@ -215,10 +258,20 @@ def _shown(path: Path, job_dir: Path) -> str:
 
 
 @exercise("8.2", "who writes where")
-def exercise_2(backup_dir: Any, restart_reads: Any, job_dir: str | os.PathLike[str]) -> str:
-    """``backup_dir(tf_config, job_dir)`` follows the chief rule; ``restart_reads`` is shared."""
+def exercise_2(
+    backup_dir: Any,
+    restart_reads: Any,
+    job_dir: str | os.PathLike[str],
+    *,
+    source: str | None = None,
+) -> str:
+    """``backup_dir(tf_config, job_dir)`` follows the chief rule; ``restart_reads`` is shared.
+
+    ``source``: the answer cell's code (by default the recorded cell that set the answers).
+    """
     require(backup_dir, "backup_dir", "a function of (tf_config, job_dir)")
     require(restart_reads, "restart_reads", "the folder a restarted worker restores from")
+    habit(source if source is not None else answer_source("backup_dir", "restart_reads"), **HABIT_2)
     expect(
         callable(backup_dir),
         "`backup_dir` should be a function: `def backup_dir(tf_config, job_dir): ...`.",
@@ -275,11 +328,18 @@ def exercise_3(
     strategy: tf.distribute.Strategy,
     x: Any,
     digest: Callable[[Sequence[Any]], str] = worker_script.weights_digest,
+    *,
+    source: str | None = None,
 ) -> str:
-    """The chief's file, loaded under ``strategy``: the workers' weights, predicting ``x``."""
+    """The chief's file, loaded under ``strategy``: the workers' weights, predicting ``x``.
+
+    ``source``: the answer cell's code (by default the recorded cell that set the answers).
+    """
     require(model_file, "model_file", "the path of the file you loaded")
     require(elsewhere, "elsewhere", "the model you loaded under the strategy")
     require(predictions, "predictions", "elsewhere.predict(digits.x_test, verbose=0)")
+    names = ("model_file", "elsewhere", "predictions")
+    habit(source if source is not None else answer_source(*names), **HABIT_3)
     job = Path(job_dir)
     expect(
         isinstance(model_file, str | os.PathLike),
