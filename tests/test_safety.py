@@ -847,11 +847,13 @@ def test_sandbox_refuses_to_run_without_nsjail(tmp_path, monkeypatch):
     """No nsjail, no run: a clear error, and nothing started unconfined."""
     from helpers import sandbox
 
+    model = honest_keras(tmp_path)
     monkeypatch.setattr(sandbox, "nsjail_binary", lambda: None)
     monkeypatch.setattr(sandbox.subprocess, "run", lambda *a, **k: pytest.fail("ran"))
     assert "nsjail binary is missing" in sandbox.sandbox_unavailable()
     with pytest.raises(safety.SandboxUnavailable, match="nsjail binary is missing"):
-        safety.load_in_sandbox(honest_keras(tmp_path), INPUTS, workdir=tmp_path / "sandbox")
+        safety.load_in_sandbox(model, INPUTS, workdir=tmp_path / "sandbox")
+    assert not (tmp_path / "sandbox").exists()
 
 
 def test_sandbox_says_what_the_machine_lacks(tmp_path, monkeypatch):
@@ -869,7 +871,7 @@ INPUTS = np.ones((2, WIDTH), np.float32)
 SANDBOXED = {
     "savedmodel_write_on_call": "Read-only file system",
     "savedmodel_write_on_load": "Read-only file system",
-    "savedmodel_print_to_file": "Read-only file system",
+    "savedmodel_print_to_file": "Read-only file system|No such file",  # its folder is not there
     "savedmodel_relative_write_on_load": None,  # lands in scratch
     "savedmodel_memory_bomb": "MemoryError|killed|Cannot parse tensor",  # its 16 GiB constant
     "config_lambda_socket": "Network is unreachable",
@@ -930,3 +932,15 @@ def test_notebook_12_shows_the_load_time_walk():
     from nbsource import assert_same_code
 
     assert_same_code("12", safety.load_time_functions)
+
+
+def test_committed_scanner_comparison_covers_the_corpus():
+    """benchmarks/results/scanners.* (written by benchmarks/scanner_compare.py, which installs
+    the peers and is never run here) name exactly this corpus's cases."""
+    results_dir = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+    results = json.loads((results_dir / "scanners.json").read_text())
+    crafted = {name for name, row in results["cases"].items() if row["malicious"]}
+    assert crafted == set(CORPUS), sorted(crafted ^ set(CORPUS))
+    table = (results_dir / "scanners.md").read_text()
+    assert all(f"| {name} | crafted |" in table for name in CORPUS)
+    assert set(results["totals"]) == {"kit", "modelscan", "modelaudit", "default loaders"}
