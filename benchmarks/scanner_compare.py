@@ -147,8 +147,21 @@ def loader_verdicts(cases: dict[str, Path], work: Path) -> dict[str, bool | None
         return dict(zip(cases, pool.map(refused, cases.values()), strict=True))
 
 
+LEGEND = (
+    "Written by `benchmarks/scanner_compare.py`. A scanner *flagged* a crafted file when it "
+    "reported a finding above info (modelaudit: warning or critical; ModelScan: any issue) on "
+    "that very file. For the default loaders (`keras.models.load_model` with safe_mode=True, "
+    "or `tf.saved_model.load`, run in the kit's sandbox), *flagged* means loading or the first "
+    "call raised, whether Keras refused the file or the payload failed inside the sandbox; "
+    "*missed* means it loaded and ran to the end. n/a: a checkpoint (no default loader runs "
+    "it) or a kit output (what the kit's notebooks load)."
+)
+
+
 def table(results: dict) -> str:
     rows = [
+        LEGEND,
+        "",
         "| case | kind | " + " | ".join(TOOLS) + " |",
         "|---|---|" + "---|" * len(TOOLS),
     ]
@@ -187,7 +200,11 @@ def totals(cases: dict) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=ROOT / "artifacts" / "scanner_compare")
+    parser.add_argument("--render", action="store_true", help="only rewrite scanners.md")
     args = parser.parse_args()
+    if args.render:
+        render()
+        return 0
     import helpers  # noqa: F401  (quiet TensorFlow first)
     from helpers import safety, sandbox  # noqa: F401  (imported here, before any thread)
 
@@ -224,6 +241,11 @@ def main() -> int:
     (RESULTS / "scanners.md").write_text(table(results))
     print(table(results))
     return 0
+
+
+def render() -> None:
+    """Rewrite scanners.md from the committed scanners.json (no tool is run)."""
+    (RESULTS / "scanners.md").write_text(table(json.loads((RESULTS / "scanners.json").read_text())))
 
 
 if __name__ == "__main__":
