@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 from helpers import paths
 from helpers.checks.core import Hint, exercise, expect, require
@@ -16,15 +21,88 @@ def _weights_bytes(folder: Path) -> bytes:
     return b"".join(shard.read_bytes() for shard in shards)
 
 
+@contextlib.contextmanager
+def _forbidden(*targets: str) -> Iterator[None]:
+    """While inside, each ``helpers`` function named in ``targets`` raises a :class:`Hint`;
+    on the way out, fail if one was called (even when the learner caught the Hint)."""
+    with contextlib.ExitStack() as stack:
+        spies = {
+            target: stack.enter_context(
+                mock.patch(
+                    target,
+                    side_effect=Hint(f"`{target}` is off limits here: write it out yourself."),
+                )
+            )
+            for target in targets
+        }
+        yield
+    called = [target for target, spy in spies.items() if spy.called]
+    expect(not called, f"`{', '.join(called)}` is off limits here: write it out yourself.")
+
+
+def _fake_version(folder: Path) -> None:
+    """A stand-in for a complete export: the two files a complete SavedModel version has."""
+    (folder / "variables").mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(b"stand-in graph")
+    (folder / "variables" / "variables.index").write_bytes(b"stand-in index")
+
+
+# Folders the check builds for the learner's function (stand-ins, not real exports): complete
+# version numbers, crashed numbers (an empty variables/ only), other names; then the answer.
+_LAYOUTS = (
+    ((1, 2), (3,), (), 2),  # notebook 01's crash, one number lower
+    ((9, 10), (), (), 10),  # numbers compare as numbers: "9" sorts after "10" as text
+    ((1,), (), (".2.partial", "notes"), 1),  # names that are not numbers are never versions
+)
+
+
+def _try_layouts(latest_complete: Any) -> None:
+    """Call ``latest_complete`` on the stand-in layouts; raise a Hint at the first wrong one."""
+    for complete, crashed, others, answer in _LAYOUTS:
+        with tempfile.TemporaryDirectory() as scratch:
+            base = Path(scratch) / "versions"
+            for number in complete:
+                _fake_version(base / str(number))
+            for number in crashed:
+                (base / str(number) / "variables").mkdir(parents=True)
+            for name in others:  # they look complete, but their names are not numbers
+                _fake_version(base / name)
+            layout = ", ".join(
+                [*(f"{n} complete" for n in complete), *(f"{n} crashed" for n in crashed)]
+                + [f"{name!r}" for name in others]
+            )
+            with _forbidden(*OFF_LIMITS_1):
+                found = latest_complete(base)
+            expect(
+                isinstance(found, str | os.PathLike),
+                f"latest_complete returned {found!r}: return the folder (a Path).",
+            )
+            expect(
+                Path(found).resolve() == (base / str(answer)).resolve(),
+                f"On a folder holding {layout}, your latest_complete returned "
+                f"{Path(found).name!r}, not {str(answer)!r}: take the children whose names are "
+                "numbers, compare them as numbers, and keep only those with a saved_model.pb.",
+            )
+
+
+OFF_LIMITS_1 = ("helpers.paths.latest_version", "helpers.paths.version_dirs")
+
+
 @exercise("1.1", "a third version")
 def exercise_1(
-    latest_folder: str | os.PathLike[str] | None,
+    latest_complete: Any,
     versions: str | os.PathLike[str],
     crashed: str | os.PathLike[str],
 ) -> str:
-    """``latest_folder``: what ``latest_version(versions)`` returns after a new export."""
-    require(latest_folder, "latest_folder", "what helpers.paths.latest_version(versions) returns")
-    answer, versions, crashed = Path(latest_folder), Path(versions), Path(crashed)
+    """``latest_complete(versions)``: the highest-numbered complete version, written by the
+    learner; the check also looks at what the learner's export left in ``versions``."""
+    require(latest_complete, "latest_complete", "a function latest_complete(versions) -> Path")
+    expect(
+        callable(latest_complete),
+        "`latest_complete` should be a function of the versions folder, not a folder: the "
+        "check calls it on other folders too.",
+    )
+    versions, crashed = Path(versions), Path(crashed)
     expect(
         paths.is_complete_savedmodel(crashed) is False,
         f"Folder {crashed.name} was the crashed export and must stay as it is: publish the new "
@@ -43,24 +121,14 @@ def exercise_1(
         "publish it with export_version(model, versions).",
     )
     expect(
-        answer.resolve() != crashed.resolve(),
-        f"Folder {crashed.name} is the crashed one: latest_version skips incomplete folders "
-        "(no saved_model.pb).",
+        paths.is_complete_savedmodel(numbered[-1][1]),
+        f"The newest folder, {numbered[-1][1].name}, is incomplete: did the export finish? "
+        "Publish it again with export_version(model, versions).",
     )
     try:
         expected = paths.latest_version(versions)
     except ArtifactError as error:
         raise Hint(f"helpers.paths.latest_version(versions) finds no version: {error}") from None
-    expect(
-        paths.is_complete_savedmodel(numbered[-1][1]),
-        f"The newest folder, {numbered[-1][1].name}, is incomplete: did the export finish? "
-        "Publish it again with export_version(model, versions).",
-    )
-    expect(
-        answer.resolve() == expected.resolve(),
-        f"helpers.paths.latest_version(versions) returns folder {expected.name}, not "
-        f"{answer.name}: set latest_folder to what it returns.",
-    )
     earlier = [
         folder
         for number, folder in numbered
@@ -72,75 +140,98 @@ def exercise_1(
             f"Version {expected.name} holds exactly the weights of version {earlier[-1].name}: "
             "train `model` for two more epochs before you export it.",
         )
+    with _forbidden(*OFF_LIMITS_1):
+        answer = latest_complete(versions)
+    expect(
+        isinstance(answer, str | os.PathLike),
+        f"latest_complete(versions) returned {answer!r}: return the folder (a Path).",
+    )
+    expect(
+        Path(answer).resolve() != crashed.resolve(),
+        f"latest_complete(versions) returned folder {crashed.name}, the crashed one: a version "
+        "counts only when it holds a saved_model.pb.",
+    )
+    expect(
+        Path(answer).resolve() == expected.resolve(),
+        f"latest_complete(versions) returned folder {Path(answer).name}, but the highest "
+        f"complete version is {expected.name}.",
+    )
+    _try_layouts(latest_complete)
     return (
-        f"latest_version returns {paths.show(expected)}. Folder {crashed.name} is skipped (no "
+        f"The latest complete version is {paths.show(expected)}, and your function found the "
+        f"right one in {len(_LAYOUTS)} other folders too. Folder {crashed.name} is skipped (no "
         "saved_model.pb), and export_version never reuses a number, even a broken one."
     )
 
 
+OFF_LIMITS_2 = ("helpers.inspection.savedmodel_signatures", "helpers.cli.saved_model_cli")
+
+
 @exercise("1.2", "name the input")
 def exercise_2(
-    input_key: str | None,
+    read_input_key: Any,
     unnamed_export: str | os.PathLike[str] | None,
     named_export: str | os.PathLike[str],
 ) -> str:
-    """``input_key``: the ``serving_default`` input key of ``unnamed_export``."""
+    """``read_input_key(folder)``: the ``serving_default`` input key of a SavedModel, read by
+    the learner's code; the check calls it on the unnamed copy's export and on the named one."""
     from helpers import inspection
 
     require(unnamed_export, "unnamed_export", "the folder you exported the unnamed copy to")
-    require(input_key, "input_key", "the input key of its 'serving_default' signature")
+    require(read_input_key, "read_input_key", "a function read_input_key(folder) -> str")
+    expect(
+        callable(read_input_key),
+        "`read_input_key` should be a function of an export folder, not a key typed in: the "
+        "check calls it on two exports.",
+    )
     folder = Path(unnamed_export)
     expect(
         folder.resolve() != Path(named_export).resolve(),
         "unnamed_export is the export of the named model: export the copy into a new folder.",
     )
-    try:
-        signatures = {info.key: info for info in inspection.savedmodel_signatures(folder)}
-    except ArtifactError as error:
-        raise Hint(
-            f"unnamed_export is not a SavedModel ({error}): export the copy with "
-            "copy.export(folder, verbose=False)."
-        ) from None
+    truth = {}
+    for name, export in (("unnamed_export", folder), ("the named export", Path(named_export))):
+        try:
+            signatures = {info.key: info for info in inspection.savedmodel_signatures(export)}
+        except ArtifactError as error:
+            raise Hint(
+                f"{name} is not a SavedModel ({error}): export the copy with "
+                "copy.export(folder, verbose=False)."
+            ) from None
+        expect(
+            "serving_default" in signatures,
+            f"{paths.show(export)} has no 'serving_default' signature: export it with "
+            "model.export(), not tf.saved_model.save().",
+        )
+        keys = [info.key for info in signatures["serving_default"].inputs]
+        expect(len(keys) == 1, f"{name} has {len(keys)} inputs; the digits model has one.")
+        truth[export] = keys[0]
+    actual, named = truth[folder], truth[Path(named_export)]
     expect(
-        "serving_default" in signatures,
-        f"{paths.show(folder)} has no 'serving_default' signature: export it with "
-        "model.export(), not tf.saved_model.save().",
-    )
-    keys = [info.key for info in signatures["serving_default"].inputs]
-    expect(len(keys) == 1, f"The export has {len(keys)} inputs; the digits model has one.")
-    actual = keys[0]
-    named = [info.key for info in _signature_inputs(named_export)]
-    expect(
-        actual not in named,
+        actual != named,
         f"The copy's input is still called {actual!r}: build it on a keras.Input(shape=(64,)) "
         "without name=.",
     )
-    expect(isinstance(input_key, str), "input_key should be a string, the key's name.")
-    expect(
-        input_key not in named,
-        f"{input_key!r} is the key of the named model; read the new export's signature: "
-        "tf.saved_model.load(...).signatures['serving_default'].structured_input_signature.",
-    )
-    expect(
-        input_key != "inputs",
-        "'inputs' is what tf.saved_model.save() would call it; model.export() takes the name "
-        "Keras gave the keras.Input.",
-    )
-    expect(
-        input_key == actual,
-        f"The export's serving_default input is not called {input_key!r}: read the keys of "
-        "structured_input_signature of unnamed_export's 'serving_default' signature.",
-    )
+    with _forbidden(*OFF_LIMITS_2):
+        said = {export: read_input_key(export) for export in truth}
+    for export, key in said.items():
+        expect(
+            isinstance(key, str),
+            f"read_input_key returned {key!r}: return the key's name, a string.",
+        )
+        expect(
+            key != "inputs",
+            "'inputs' is what tf.saved_model.save() would call it; model.export() takes the "
+            "name Keras gave the keras.Input: read the export's own signature.",
+        )
+        expect(
+            key == truth[export],
+            f"read_input_key({paths.show(export)}) returned {key!r}, but that export's "
+            f"serving_default input is {truth[export]!r}: load it with tf.saved_model.load and "
+            "read the keys of its signature's structured_input_signature.",
+        )
     return (
-        f"Without name=, the input key is {actual!r}, a name Keras made up. A client must send "
-        "exactly that key, and it changes with unrelated code: name your inputs."
+        f"Without name=, the input key is {actual!r}, a name Keras made up (the named export's "
+        f"is {named!r}). A client must send exactly that key, and it changes with unrelated "
+        "code: name your inputs."
     )
-
-
-def _signature_inputs(export: str | os.PathLike[str]):
-    from helpers import inspection
-
-    for info in inspection.savedmodel_signatures(export):
-        if info.key == "serving_default":
-            return info.inputs
-    return ()
