@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from helpers import artifacts, faults, integrity, paths
 from helpers.checks.core import Hint, exercise, expect, require
@@ -46,6 +47,32 @@ def _require_intact(source: Path) -> None:
             f"{paths.show(source)} itself no longer matches its manifest ({error.problem}): "
             "damage copies, never the original. Re-run the notebook from the top to restore it."
         ) from None
+
+
+@contextlib.contextmanager
+def _forbidden(
+    function: Callable[..., Any], targets: tuple[str, ...], own: tuple[Any, ...] = ()
+) -> Iterator[None]:
+    """While inside, each ``helpers`` function named in ``targets``, and each of the notebook's
+    own functions in ``own`` that ``function`` can reach by a global name, raises a
+    :class:`Hint`; on the way out, fail if one was called (even when the Hint was caught)."""
+    namespace = getattr(function, "__globals__", {})
+    names = [name for name, value in namespace.items() if any(value is f for f in own)]
+    shown = {target: f"`{target}`" for target in targets}
+    shown.update({f"__globals__.{name}": f"`{name}` (section 1 or 4's)" for name in names})
+    with contextlib.ExitStack() as stack:
+        spies = {}
+        for target, label in shown.items():
+            stub = mock.Mock(side_effect=Hint(f"{label} is off limits here: write the steps out."))
+            if target.startswith("__globals__."):
+                name = target.removeprefix("__globals__.")
+                stack.enter_context(mock.patch.dict(namespace, {name: stub}))
+            else:
+                stack.enter_context(mock.patch(target, stub))
+            spies[label] = stub
+        yield
+    called = [label for label, spy in spies.items() if spy.called]
+    expect(not called, f"{', '.join(called)} is off limits here: write the steps out.")
 
 
 # --- exercise 1: publish atomically ---------------------------------------------------------
@@ -275,24 +302,34 @@ def _check_publish(
     return target, events
 
 
+OFF_LIMITS_1 = ("helpers.artifacts.save_version", "helpers.artifacts.publish")
+
+
 @exercise("9.1", "publish a version atomically")
-def exercise_1(publish: Any, artifacts_dir: str | os.PathLike[str]) -> str:
-    """``publish(model, base)`` must publish the next version the way section 1 does."""
+def exercise_1(
+    publish: Any, artifacts_dir: str | os.PathLike[str], off_limits: tuple[Any, ...] = ()
+) -> str:
+    """``publish(model, base)`` must publish the next version the way section 1 does, with its
+    steps written out: ``off_limits`` are the notebook's own ``save_version`` and ``publish``,
+    refused like their ``helpers.artifacts`` twins."""
     require(publish, "publish", "a function publish(model, base) returning the new folder")
     expect(callable(publish), "`publish` should be a function: `def publish(model, base): ...`.")
     base = _scratch(artifacts_dir, "exercise_1") / "versions"
     for number in (1, 2):
         fake_version(base, number)
-    first, _ = _check_publish(publish, base, 3, "the first call")
-    _check_publish(publish, base, 4, "a second call")
-    failing = FakeModel(base, fail=True)
-    try:
-        publish(failing, base)
-    except Hint:
-        raise
-    except Exception:
-        pass
-    else:
+    with _forbidden(publish, OFF_LIMITS_1, off_limits):
+        first, _ = _check_publish(publish, base, 3, "the first call")
+        _check_publish(publish, base, 4, "a second call")
+        failing = FakeModel(base, fail=True)
+        try:
+            publish(failing, base)
+        except Hint:
+            raise
+        except Exception:
+            failed = True
+        else:
+            failed = False
+    if not failed:
         raise Hint(
             "when `model.export` fails, `publish` must let the error out (re-raise it): the "
             "caller has to know that no version was published."
@@ -317,7 +354,8 @@ def exercise_1(publish: Any, artifacts_dir: str | os.PathLike[str]) -> str:
 
 @contextlib.contextmanager
 def spy_saved_model_load() -> Iterator[list[Path]]:
-    """Record the folder of every ``tf.saved_model.load`` call inside the block."""
+    """Record the folder of every ``tf.saved_model.load`` call inside the block, and mark an
+    error that ``tf.saved_model.load`` itself raised (TensorFlow's own checks)."""
     import tensorflow as tf
 
     calls: list[Path] = []
@@ -325,7 +363,11 @@ def spy_saved_model_load() -> Iterator[list[Path]]:
 
     def load(export_dir: Any, *args: Any, **kwargs: Any) -> Any:
         calls.append(Path(export_dir).resolve())
-        return original(export_dir, *args, **kwargs)
+        try:
+            return original(export_dir, *args, **kwargs)
+        except Exception as error:
+            error.raised_by_saved_model_load = True  # type: ignore[attr-defined]
+            raise
 
     tf.saved_model.load = load
     try:
@@ -359,6 +401,23 @@ def _try(function: Callable[[Path], Any], folder: Path) -> tuple[Any, BaseExcept
         return None, error
 
 
+OFF_LIMITS_2 = (
+    "helpers.artifacts.load_version",
+    "helpers.artifacts.load_latest",
+    "helpers.integrity.verify_manifest",
+    "helpers.loading.load_savedmodel",
+)
+
+
+def _raised_by_tensorflow(error: BaseException | None) -> bool:
+    """Whether ``error`` (or the error it was raised from) came out of tf.saved_model.load."""
+    while error is not None:
+        if getattr(error, "raised_by_saved_model_load", False):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 @exercise("9.2", "verify before you load")
 def exercise_2(
     safe_load: Any, source: str | os.PathLike[str], artifacts_dir: str | os.PathLike[str]
@@ -377,10 +436,8 @@ def exercise_2(
     (cases["no_manifest"] / integrity.MANIFEST_NAME).unlink()
     _disagreeing_probe(cases["disagreeing_probe"])
 
-    with spy_saved_model_load() as loads:
+    with spy_saved_model_load() as loads, _forbidden(safe_load, OFF_LIMITS_2):
         loaded, error = _try(safe_load, cases["good"])
-        if isinstance(loaded, artifacts.Loaded):  # load_version's result: accept its model
-            loaded = loaded.model
         expect(
             error is None,
             f"it refused a good copy of {paths.show(source)}: "
@@ -425,6 +482,15 @@ def exercise_2(
                 "After loading, compare the stored probe: np.array_equal("
                 "model.serve(probe['inputs']).numpy(), probe['outputs']), and raise if not.",
             )
+            if name == "flipped" and _raised_by_tensorflow(error):
+                raise Hint(
+                    f"for {label}, your function did not refuse it: it called "
+                    "tf.saved_model.load, and TensorFlow's own checksum (the CRC32C that "
+                    "variables.index keeps for every value) raised "
+                    f"{artifacts.short_error(error, 60)}. That covers only the variables' "
+                    "bytes, and only once TensorFlow reads them. Recompute the manifest and "
+                    "compare it with the stored one first, as section 2 does."
+                )
             if name != "disagreeing_probe" and read:
                 raise Hint(
                     f"you verified after loading: for {label}, tf.saved_model.load read the "
@@ -469,6 +535,10 @@ def _require_error(value: Any, name: str, function: str = "load_version") -> Art
         isinstance(value, ArtifactError),
         f"`{name}` should be the helpers.errors.ArtifactError that {function} raised; got "
         f"{type(value).__name__}: {value!r}.",
+    )
+    expect(
+        value.__traceback__ is not None,
+        f"`{name}` was built, never raised: call {function} and keep the error it raises.",
     )
     return value
 
@@ -582,14 +652,15 @@ def _check_clean_up(clean_up: Callable[[Path], Any], outcome: KillOutcome) -> No
         live.is_dir(),
         f"`clean_up` deleted {artifacts.TEMP_PREFIX}{os.getpid()}-…, whose writer (process "
         f"{os.getpid()}, this notebook's kernel) is still running: its save would fail at the "
-        "rename. Delete only folders whose writer is gone: abandoned(base) "
-        "lists them.",
+        "rename. Delete only folders whose writer is gone: writer_pid(name) and "
+        "process_alive(pid) tell.",
     )
     left = [folder.name for folder in dead if folder.exists()]
     expect(
         not left,
         f"after a kill at {outcome.step!r}, `clean_up` left the dead writer's temporary folder "
-        "behind: delete the folders abandoned(base) lists.",
+        "behind: delete every .tmp-<pid>-… folder whose writer process is gone "
+        "(writer_pid(name), process_alive(pid)).",
     )
     for name, manifest in versions:
         expect(
@@ -605,14 +676,20 @@ def _check_clean_up(clean_up: Callable[[Path], Any], outcome: KillOutcome) -> No
     )
 
 
+OFF_LIMITS_4 = ("helpers.artifacts.abandoned", "helpers.artifacts.clean_abandoned")
+
+
 @exercise("9.4", "kill a writer, then clean up")
 def exercise_4(
     publishing_steps: Any,
     clean_up: Any,
     versions: str | os.PathLike[str],
     artifacts_dir: str | os.PathLike[str],
+    off_limits: tuple[Any, ...] = (),
 ) -> str:
-    """Which kill points publish the next version, and a clean-up that spares live writers."""
+    """Which kill points publish the next version (a prediction), and a clean-up that spares
+    live writers, written out: ``off_limits`` is the notebook's own ``abandoned``, refused
+    like ``helpers.artifacts.abandoned`` and ``clean_abandoned``."""
     require(publishing_steps, "publishing_steps", "a list of steps from SAVE_STEPS")
     require(clean_up, "clean_up", "a function clean_up(base) returning what it deleted")
     expect(
@@ -650,8 +727,9 @@ def exercise_4(
             "was published. The rename is the one moment a version appears; the steps after "
             "it only make it durable.",
         )
-    _check_clean_up(clean_up, outcomes["before-rename"])
-    _check_clean_up(clean_up, outcomes["renamed"])
+    with _forbidden(clean_up, OFF_LIMITS_4, off_limits):
+        _check_clean_up(clean_up, outcomes["before-rename"])
+        _check_clean_up(clean_up, outcomes["renamed"])
     return (
         f"Killed at any step before the rename, the writer left version {before} as the latest "
         f"and its temporary folder abandoned; from 'renamed' on, version {after} was "
