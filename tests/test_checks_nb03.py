@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import helpers
 from helpers.checks import nb03
 from helpers.errors import ArtifactError
 
@@ -31,41 +33,116 @@ class FakeSignature:
 X = np.linspace(0.1, 1.0, 36, dtype=np.float32).reshape(12, 3)
 SIGNATURE = FakeSignature()
 PREDICTIONS = SIGNATURE(pixels=X)["output_0"].numpy()
-ALONE = SIGNATURE(pixels=X[:1])["output_0"].numpy()
 
 
-def test_exercise_1_right_answer(capsys):
-    assert nb03.exercise_1(ALONE, [2, 5], SIGNATURE, X, PREDICTIONS).solved is True
-    assert nb03.exercise_1(ALONE[0], (5, 2), SIGNATURE, X, PREDICTIONS).solved is True
-    assert capsys.readouterr().out.count("✅ Exercise 3.1 (one digit at a time) solved.") == 2
+def exact_sizes(signature, x, predictions):  # the notebook's solution
+    (input_key,) = signature.structured_input_signature[1]
+    (output_key,) = signature.structured_outputs
+    return [
+        size
+        for size in range(1, 11)
+        if np.array_equal(signature(**{input_key: x[:size]})[output_key], predictions[:size])
+    ]
+
+
+def by_bytes(signature, x, predictions):  # another right answer
+    found = []
+    for size in range(10, 0, -1):
+        batch = tf.constant(x[:size])
+        rows = signature(pixels=batch)["output_0"].numpy()
+        if rows.tobytes() == np.asarray(predictions[:size]).tobytes():
+            found.append(size)
+    return tuple(found)
+
+
+def test_exercise_1_right_answers(capsys):
+    assert nb03.exercise_1(exact_sizes, SIGNATURE, X, PREDICTIONS).solved is True
+    assert nb03.exercise_1(by_bytes, SIGNATURE, X, PREDICTIONS).solved is True
+    out = capsys.readouterr().out
+    assert out.count("✅ Exercise 3.1 (one digit at a time) solved.") == 2
+    assert "Your function's list matches this machine's" in out
 
 
 def test_exercise_1_placeholder(capsys):
-    assert nb03.exercise_1(None, None, SIGNATURE, X, PREDICTIONS).solved is False
-    assert nb03.exercise_1(ALONE, ..., SIGNATURE, X, PREDICTIONS).solved is False
-    out = capsys.readouterr().out.splitlines()
-    assert "not solved yet: set `first_alone`" in out[0]
-    assert "not solved yet: set `identical_sizes`" in out[1]
+    assert nb03.exercise_1(None, SIGNATURE, X, PREDICTIONS).solved is False
+    assert "not solved yet: set `exact_sizes`" in capsys.readouterr().out
+
+
+def _one_batch_sliced(signature, x, predictions):  # slicing the rows of a batch of 10
+    ten = np.asarray(signature(pixels=x[:10])["output_0"])
+    return [n for n in range(1, 11) if np.array_equal(ten[:n], predictions[:n])]
+
+
+def _predictions_sliced(signature, x, predictions):  # no batch sent at all
+    return [n for n in range(1, 11) if np.array_equal(predictions[:n], predictions[:n])]
+
+
+def _from_two_only(signature, x, predictions):  # skips the batch of one
+    (key,) = signature.structured_input_signature[1]
+    return [
+        n
+        for n in range(2, 11)
+        if np.array_equal(signature(**{key: x[:n]})["output_0"], predictions[:n])
+    ]
+
+
+def _global_predictions(signature, x, predictions):  # the notebook's array, not the argument
+    return exact_sizes(signature, x, PREDICTIONS)
+
+
+def _global_signature(signature, x, predictions):  # the notebook's signature, not the argument
+    return exact_sizes(SIGNATURE, x, predictions)
+
+
+def _compared_with_itself(signature, x, predictions):
+    rows = {n: np.asarray(signature(pixels=x[:n])["output_0"]) for n in range(1, 11)}
+    return [n for n, batch in rows.items() if np.array_equal(batch, batch)]
+
+
+def _within_tolerance(signature, x, predictions):
+    rows = {n: np.asarray(signature(pixels=x[:n])["output_0"]) for n in range(1, 11)}
+    return [n for n, batch in rows.items() if np.allclose(batch, predictions[:n])]
+
+
+def _the_kits_compare(signature, x, predictions):  # the shortcut the task puts off limits
+    rows = {n: np.asarray(signature(pixels=x[:n])["output_0"]) for n in range(1, 11)}
+    compare = helpers.verify.compare
+    return [n for n, batch in rows.items() if compare(predictions[:n], batch).identical]
 
 
 @pytest.mark.parametrize(
-    ("alone", "sizes", "hint"),
+    ("answer", "hint"),
     [
-        ({"output_0": ALONE}, [2, 5], "take its `output_0` entry"),
-        (PREDICTIONS, [2, 5], "send one digit, `x_test[:1]`"),
-        (PREDICTIONS[:1], [2, 5], "not by slicing `predictions`"),
-        (PREDICTIONS[1:2] + 1, [2, 5], "not the first digit's probabilities"),
-        (ALONE, list(range(1, 11)), "compare with `np.array_equal`"),
-        (ALONE, [1, 2, 5], "Batch size(s) [1] do not give bit-identical rows"),
-        (ALONE, [2], "Batch size(s) [5] do give bit-identical rows too"),
-        (ALONE, [0, 2, 5], "Only batch sizes from 1 to 10"),
-        (ALONE, "2, 5", "should be a list of whole numbers"),
+        ([2, 5], "should be a function of (signature, x, predictions), not a list typed in"),
+        (lambda s, x, p: [2, 5], "never sent a batch of 1"),
+        (_one_batch_sliced, "never sent a batch of 1"),
+        (_predictions_sliced, "never sent a batch of 1"),
+        (_from_two_only, "never sent a batch of 1"),
+        (_global_signature, "never sent a batch of 1"),
+        (_global_predictions, "are [], and your function says [2, 5]"),
+        (_compared_with_itself, "says every size gives the same bits, and that is not true"),
+        (_within_tolerance, "says every size gives the same bits, and that is not true"),
+        (_the_kits_compare, "`helpers.verify.compare` is off limits"),
+        (lambda s, x, p: "2, 5", "return a list of whole numbers"),
+    ],
+    ids=[
+        "a list typed in",
+        "a function returning a typed list",
+        "rows of one batch sliced",
+        "predictions sliced",
+        "batch of one skipped",
+        "earlier cell's signature",
+        "earlier cell's predictions",
+        "compared with itself",
+        "tolerance",
+        "kit's compare",
+        "not a list",
     ],
 )
-def test_exercise_1_wrong_answers(capsys, alone, sizes, hint):
-    assert nb03.exercise_1(alone, sizes, SIGNATURE, X, PREDICTIONS).solved is False
+def test_exercise_1_wrong_answers(capsys, answer, hint):
+    assert nb03.exercise_1(answer, SIGNATURE, X, PREDICTIONS).solved is False
     out = capsys.readouterr().out
-    assert out.startswith("❌ Exercise 3.1") and hint in out
+    assert out.startswith("❌ Exercise 3.1") and hint in out, out
 
 
 class Tiny(tf.Module):
@@ -85,20 +162,29 @@ def export_dir(tmp_path_factory):
     return folder
 
 
-def _copy(export_dir, tmp_path, change=None):
-    """A copy of the export whose data file is transformed by ``change(bytes) -> bytes``."""
-    folder = tmp_path / "copy"
+def flip_middle_byte(path):  # the notebook's solution
+    raw = bytearray(Path(path).read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    Path(path).write_bytes(bytes(raw))
+
+
+def add_one_in_the_middle(path):  # another right answer: a different change, same place
+    with open(path, "r+b") as stream:
+        stream.seek(0, 2)
+        middle = stream.tell() // 2
+        stream.seek(middle)
+        value = stream.read(1)[0]
+        stream.seek(middle)
+        stream.write(bytes([(value + 1) % 256]))
+
+
+def _copy(export_dir, tmp_path, change=None, name="copy"):
+    """A copy of the export whose data file is transformed by ``change(path)``."""
+    folder = tmp_path / name
     shutil.copytree(export_dir, folder)
     if change:
-        data = folder / nb03.DATA_FILE
-        data.write_bytes(change(bytearray(data.read_bytes())))
+        change(folder / nb03.DATA_FILE)
     return folder
-
-
-def _flip(raw, *positions):
-    for position in positions or (len(raw) // 2,):
-        raw[position] ^= 0xFF
-    return bytes(raw)
 
 
 def _error(folder):
@@ -109,39 +195,107 @@ def _error(folder):
     raise AssertionError(f"{folder} loaded")
 
 
-def test_exercise_2_right_answer(export_dir, tmp_path, capsys):
-    folder = _copy(export_dir, tmp_path, _flip)
-    assert nb03.exercise_2(folder, _error(folder), export_dir).solved is True
+@pytest.mark.parametrize("flipper", [flip_middle_byte, add_one_in_the_middle])
+def test_exercise_2_right_answers(export_dir, tmp_path, capsys, flipper):
+    folder = _copy(export_dir, tmp_path, flipper)
+    assert nb03.exercise_2(flipper, folder, _error(folder), export_dir).solved is True
     out = capsys.readouterr().out
     assert out.startswith("✅ Exercise 3.2 (a flipped byte) solved. Caught: ")
     assert "checksum mismatch" in out
 
 
 def test_exercise_2_placeholder(export_dir, capsys):
-    assert nb03.exercise_2(None, None, export_dir).solved is False
-    assert "not solved yet: set `flipped`" in capsys.readouterr().out
+    assert nb03.exercise_2(None, None, None, export_dir).solved is False
+    assert "not solved yet: set `flip_middle_byte`" in capsys.readouterr().out
 
 
 def test_exercise_2_refuses_the_export_itself(export_dir, capsys):
-    assert nb03.exercise_2(export_dir, ValueError("x"), export_dir).solved is False
+    assert (
+        nb03.exercise_2(flip_middle_byte, export_dir, ValueError("x"), export_dir).solved is False
+    )
     assert "That is the reference export itself" in capsys.readouterr().out
+
+
+def _byte_five(path):  # a position typed in
+    raw = bytearray(Path(path).read_bytes())
+    raw[5] ^= 0xFF
+    Path(path).write_bytes(bytes(raw))
+
+
+def _cut(path):  # keeps the first half
+    raw = Path(path).read_bytes()
+    Path(path).write_bytes(raw[: len(raw) // 2])
+
+
+def _flip_two(path):
+    raw = bytearray(Path(path).read_bytes())
+    raw[1] ^= 0xFF
+    raw[len(raw) // 2] ^= 0xFF
+    Path(path).write_bytes(bytes(raw))
+
+
+def _beside(path):  # writes the damage into a new file, leaves the one given unchanged
+    raw = bytearray(Path(path).read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    Path(str(path) + ".flipped").write_bytes(bytes(raw))
+
+
+def _the_kits_flip(path):  # the shortcut the task puts off limits
+    helpers.faults.flip_byte(Path(path))
+
+
+@pytest.mark.parametrize(
+    ("flipper", "hint"),
+    [
+        (b"\x00", "should be a function of a file's path"),
+        (_byte_five, "changed the byte(s) at [5], not the middle one (500)"),
+        (_cut, "your flip_middle_byte left 5 bytes: change one byte, keep the size"),
+        (_flip_two, "changed the byte(s) at [1, 5], not the middle one (5)"),
+        (_beside, "changed the byte(s) at [], not the middle one"),
+        (_the_kits_flip, "`helpers.faults.flip_byte` is off limits"),
+    ],
+    ids=["a value", "position typed in", "cut short", "two bytes", "a new file", "kit's flip"],
+)
+def test_exercise_2_wrong_flippers(export_dir, tmp_path, capsys, flipper, hint):
+    folder = _copy(export_dir, tmp_path, flip_middle_byte)
+    assert nb03.exercise_2(flipper, folder, _error(folder), export_dir).solved is False
+    out = capsys.readouterr().out
+    assert out.startswith("❌ Exercise 3.2") and hint in out, out
+
+
+def _built_not_raised(folder):
+    return ArtifactError(folder, _error(folder).problem)
 
 
 @pytest.mark.parametrize(
     ("change", "caught", "hint"),
     [
-        (lambda raw: bytes(raw[:100]), "own", "flip a byte, keep the size"),
+        (_cut, "own", "flip a byte, keep the size"),
         (None, ValueError("boom"), "The data file is unchanged"),
-        (lambda raw: _flip(raw, 10, 20), "own", "2 bytes differ: change exactly one"),
-        (_flip, "the error", "should be the exception itself"),
-        (_flip, ValueError("Checksum does not match"), "That is a ValueError"),
-        (_flip, ArtifactError("elsewhere", "other"), "not the one loading your copy raises"),
+        (_flip_two, "own", "2 bytes differ: change exactly one"),
+        (flip_middle_byte, "the error", "should be the exception itself"),
+        (flip_middle_byte, ValueError("Checksum does not match"), "That is a ValueError"),
+        (flip_middle_byte, "built", "That error was built, never raised"),
+        (flip_middle_byte, "earlier", "not your copy (an error from an earlier cell?)"),
+    ],
+    ids=[
+        "cut",
+        "unchanged",
+        "two bytes",
+        "not an exception",
+        "another exception",
+        "error typed in",
+        "earlier cell's error",
     ],
 )
-def test_exercise_2_wrong_answers(export_dir, tmp_path, capsys, change, caught, hint):
+def test_exercise_2_wrong_copies_and_errors(export_dir, tmp_path, capsys, change, caught, hint):
     folder = _copy(export_dir, tmp_path, change)
     if caught == "own":
         caught = _error(folder)
-    assert nb03.exercise_2(folder, caught, export_dir).solved is False
+    elif caught == "built":
+        caught = _built_not_raised(folder)
+    elif caught == "earlier":
+        caught = _error(_copy(export_dir, tmp_path, _cut, name="earlier"))
+    assert nb03.exercise_2(flip_middle_byte, folder, caught, export_dir).solved is False
     out = capsys.readouterr().out
-    assert out.startswith("❌ Exercise 3.2") and hint in out
+    assert out.startswith("❌ Exercise 3.2") and hint in out, out

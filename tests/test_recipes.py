@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MARKER = "# The whole recipe"
 ALLOWED_THIRD_PARTY = {"tensorflow", "keras", "numpy"}
 # Notebooks that must end with a recipe (the issue that asked for them names these).
-REQUIRED = ("01", "02", "04", "08", "09")
+REQUIRED = ("01", "02", "03", "04", "08", "09")
 # Run the recipe with the kit's package made unimportable.
 RUNNER = (
     "import runpy, sys\n"

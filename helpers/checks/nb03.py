@@ -7,14 +7,18 @@ no expected list is written down anywhere.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
 
-from helpers.checks.core import exercise, expect, require
+from helpers.checks.core import Hint, exercise, expect, require
 from helpers.errors import ArtifactError
 from helpers.loading import load_savedmodel
 
@@ -29,81 +33,157 @@ def _keys(serving_default: Any) -> tuple[str, str]:
     return input_key, output_key
 
 
+@contextlib.contextmanager
+def _forbidden(*targets: str) -> Iterator[None]:
+    """While inside, each ``helpers`` function named in ``targets`` raises a :class:`Hint`;
+    on the way out, fail if one was called (even when the learner caught the Hint)."""
+    with contextlib.ExitStack() as stack:
+        spies = {
+            target: stack.enter_context(
+                mock.patch(
+                    target,
+                    side_effect=Hint(f"`{target}` is off limits here: write it out yourself."),
+                )
+            )
+            for target in targets
+        }
+        yield
+    called = [target for target, spy in spies.items() if spy.called]
+    expect(not called, f"`{', '.join(called)}` is off limits here: write it out yourself.")
+
+
+class _Recorder:
+    """Stands in for a signature: calls the real one and records each batch's size, so the
+    check sees which batches the learner's function really sent."""
+
+    def __init__(self, signature: Any) -> None:
+        self.signature = signature
+        self.structured_input_signature = signature.structured_input_signature
+        self.structured_outputs = signature.structured_outputs
+        self.sizes: list[int] = []
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        for value in [*args, *kwargs.values()]:
+            self.sizes.append(int(np.shape(value)[0]))
+        return self.signature(*args, **kwargs)
+
+
+def _nudged(predictions: np.ndarray) -> np.ndarray:
+    """``predictions`` with its first value moved by one float32 step: no batch matches it."""
+    nudged = np.array(predictions, dtype=np.float32, copy=True)
+    nudged.flat[0] = np.nextafter(nudged.flat[0], np.float32(np.inf), dtype=np.float32)
+    return nudged
+
+
 @exercise("3.1", "one digit at a time")
-def exercise_1(
-    first_alone: Any,
-    identical_sizes: Any,
-    serving_default: Any,
-    x_test: Any,
-    predictions: np.ndarray,
-) -> str:
-    """``first_alone``: digit 0 sent alone; ``identical_sizes``: batch sizes 1-10 exact here."""
-    require(first_alone, "first_alone", "the output of serving_default for the first digit alone")
-    require(identical_sizes, "identical_sizes", "a list of the batch sizes from 1 to 10")
+def exercise_1(exact_sizes: Any, serving_default: Any, x_test: Any, predictions: Any) -> str:
+    """``exact_sizes(signature, x, predictions)``: the batch sizes N from 1 to 10 for which the
+    first N rows of ``x``, sent as one batch, give exactly ``predictions[:N]``.
+
+    The check calls it on the real signature (wrapped to record the batch sizes sent) with the
+    real predictions, then with predictions one float32 step off in their first value (which no
+    batch can match), and computes the truth itself: nothing is compared with a fixed list.
+    """
+    require(exact_sizes, "exact_sizes", "a function exact_sizes(signature, x, predictions)")
+    expect(
+        callable(exact_sizes),
+        "`exact_sizes` should be a function of (signature, x, predictions), not a list typed "
+        "in: the check calls it on other predictions too.",
+    )
     input_key, output_key = _keys(serving_default)
-    expect(
-        not isinstance(first_alone, dict),
-        f"`serving_default` returns a dictionary: take its `{output_key}` entry.",
-    )
-    alone = np.asarray(first_alone)
-    expect(
-        alone.size == predictions.shape[1],
-        f"`first_alone` has shape {alone.shape}: send one digit, `x_test[:1]` (a batch of 1), "
-        f"so you get {predictions.shape[1]} probabilities back.",
-    )
-    x = tf.constant(x_test)
-    expected = serving_default(**{input_key: x[:1]})[output_key].numpy()
-    if not np.array_equal(alone.reshape(expected.shape), expected):
-        close = np.allclose(alone.reshape(-1), predictions[0], atol=1e-6)
-        expect(
-            False,
-            "Close to row 0 of `predictions` but not what a batch of 1 gives: compute it with "
-            "`serving_default` on `x_test[:1]`, not by slicing `predictions`."
-            if close
-            else "These are not the first digit's probabilities: send `x_test[:1]`.",
-        )
-    expect(
-        isinstance(identical_sizes, list | tuple | set | range)
-        and all(isinstance(size, int | np.integer) for size in identical_sizes),
-        "`identical_sizes` should be a list of whole numbers, e.g. [2, 5].",
-    )
-    truth = {
+    x, predictions = tf.constant(x_test), np.asarray(predictions)
+    truth = [
         size
         for size in range(1, 11)
         if np.array_equal(
             serving_default(**{input_key: x[:size]})[output_key].numpy(), predictions[:size]
         )
-    }
-    given = {int(size) for size in identical_sizes}
-    expect(given <= set(range(1, 11)), "Only batch sizes from 1 to 10 are asked for.")
-    expect(
-        not (given > truth and given == set(range(1, 11))),
-        "Not every size gives the same bits: compare with `np.array_equal` (or "
-        "`helpers.verify.compare(...).identical`), not with a tolerance or `allclose`.",
+    ]
+    cases = (
+        ("the notebook's predictions", predictions, truth),
+        ("predictions one float32 step off in their first value", _nudged(predictions), []),
     )
-    missing, extra = sorted(truth - given), sorted(given - truth)
-    expect(
-        not extra,
-        f"Batch size(s) {extra} do not give bit-identical rows: send the first N digits as one "
-        "batch and compare all N rows with `predictions[:N]`, exactly.",
-    )
-    expect(
-        not missing,
-        f"Batch size(s) {missing} do give bit-identical rows too: check every size from 1 to 10.",
-    )
+    for label, given_predictions, expected in cases:
+        recorder = _Recorder(serving_default)
+        with _forbidden("helpers.verify.compare"):
+            answer = exact_sizes(recorder, x_test, given_predictions)
+        expect(
+            isinstance(answer, list | tuple | set | range)
+            and all(isinstance(size, int | np.integer) for size in answer),
+            f"exact_sizes returned {answer!r}: return a list of whole numbers, e.g. [2, 5].",
+        )
+        sent = set(recorder.sizes)
+        unsent = sorted(set(range(1, 11)) - sent)
+        expect(
+            not unsent,
+            f"Your function never sent a batch of {unsent[:1] and unsent[0]} through the "
+            "signature it was "
+            "given: send the first N digits as one batch for every N (slicing the rows of a "
+            "bigger batch, or of `predictions`, is not the same input).",
+        )
+        given = sorted({int(size) for size in answer})
+        expect(
+            given != list(range(1, 11)) or expected == given,
+            f"With {label}, your function says every size gives the same bits, and that is "
+            "not true: compare each batch's rows with `predictions[:N]` (the argument, not "
+            "itself) with `np.array_equal`, not with a tolerance.",
+        )
+        expect(
+            given == expected,
+            f"With {label}, the sizes that give bit-identical rows are {expected}, and your "
+            f"function says {given}: compare each batch's N rows with the first N rows of the "
+            "`predictions` argument (not a global), exactly.",
+        )
     return (
-        "Your list matches this machine. A different batch is a different input, and op "
-        "determinism only promises the same bits for the same input: compare predictions made "
-        "on the same batches, or use a tolerance."
+        "Your function's list matches this machine's, and it found none with predictions that "
+        "no batch can match. Whether a digit sent alone is bit-identical to its row in the "
+        "batch of 360 depends on the CPU and the kernels TensorFlow picks: a different batch is "
+        "a different input, and op determinism only promises the same bits for the same input. "
+        "Compare predictions made on the same batches, or use a tolerance."
     )
+
+
+def _try_flipper(flip_middle_byte: Any) -> None:
+    """Call the learner's ``flip_middle_byte`` on scratch files of two sizes; raise a Hint
+    unless it changed exactly the middle byte, in place, keeping the size."""
+    with tempfile.TemporaryDirectory() as scratch:
+        for size in (11, 1000):
+            path = Path(scratch) / f"{size}.bin"
+            original = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+            path.write_bytes(original)
+            with _forbidden("helpers.faults.flip_byte"):
+                flip_middle_byte(path)
+            after = path.read_bytes()
+            expect(
+                len(after) == size,
+                f"On a {size}-byte file your flip_middle_byte left {len(after)} bytes: change "
+                "one byte, keep the size.",
+            )
+            changed = [i for i, (a, b) in enumerate(zip(original, after, strict=True)) if a != b]
+            expect(
+                changed == [size // 2],
+                f"On a {size}-byte file your flip_middle_byte changed the byte(s) at "
+                f"{changed[:5]}, not the middle one ({size // 2}): compute the position from "
+                "the file's length.",
+            )
 
 
 @exercise("3.2", "a flipped byte")
-def exercise_2(flipped: Any, caught: Any, export_dir: str | os.PathLike[str]) -> str:
-    """``flipped``: a copy of the export with one byte of its data file changed; ``caught``: the
-    error ``helpers.loading.load_savedmodel`` raised for it."""
+def exercise_2(
+    flip_middle_byte: Any, flipped: Any, caught: Any, export_dir: str | os.PathLike[str]
+) -> str:
+    """``flip_middle_byte(path)``: changes a file's middle byte in place; ``flipped``: a copy of
+    the export damaged with it; ``caught``: the error ``helpers.loading.load_savedmodel``
+    raised for that copy."""
+    require(flip_middle_byte, "flip_middle_byte", "a function flip_middle_byte(path)")
     require(flipped, "flipped", "the folder of your damaged copy")
     require(caught, "caught", "the error `helpers.loading.load_savedmodel` raised")
+    expect(
+        callable(flip_middle_byte),
+        "`flip_middle_byte` should be a function of a file's path: the check calls it on files "
+        "of its own.",
+    )
+    _try_flipper(flip_middle_byte)
     folder, original = Path(flipped), Path(export_dir)
     expect(
         folder.resolve() != original.resolve(),
@@ -123,7 +203,7 @@ def exercise_2(flipped: Any, caught: Any, export_dir: str | os.PathLike[str]) ->
     changed = int(
         np.count_nonzero(np.frombuffer(damaged, np.uint8) != np.frombuffer(intact, np.uint8))
     )
-    expect(changed > 0, "The data file is unchanged: write the modified bytes back to the copy.")
+    expect(changed > 0, "The data file is unchanged: call flip_middle_byte on the copy's file.")
     expect(changed == 1, f"{changed} bytes differ: change exactly one.")
     expect(
         isinstance(caught, BaseException),
@@ -133,6 +213,16 @@ def exercise_2(flipped: Any, caught: Any, export_dir: str | os.PathLike[str]) ->
         isinstance(caught, ArtifactError),
         f"That is a {type(caught).__name__}: load the copy with "
         "`helpers.loading.load_savedmodel`, which raises an ArtifactError naming the problem.",
+    )
+    expect(
+        caught.__traceback__ is not None,
+        "That error was built, never raised: load the copy and keep the error it raises.",
+    )
+    expect(
+        Path(caught.path).resolve() == folder.resolve()
+        or folder.resolve() in Path(caught.path).resolve().parents,
+        f"That error is about {Path(caught.path).as_posix()}, not your copy (an error from an "
+        "earlier cell?): load `flipped` and keep that error.",
     )
     try:
         load_savedmodel(folder)
