@@ -289,6 +289,8 @@ def judge(base: Path, runs: dict[str, dict], listener: Listener, sentinels: list
         assert not run["secret_in_outputs"], f"{name}: the secret is in its outputs"
         assert run["big_bin"] <= LIMITS["file_mb"] << 20, f"{name}: wrote {run['big_bin']} bytes"
         assert str(base) not in run["listing"], f"{name}: saw {run['listing']}"
+        if name == "graph: allocate past the limit":
+            assert run["error"], f"{name}: allocated {LIMITS['memory_mb'] + 1024} MiB"
         attempts = run["attempts"]
         for attempt, outcome in attempts.items():
             if attempt == "forks" or may_succeed(attempt):
