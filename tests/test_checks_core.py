@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
-from helpers.checks.core import Hint, exercise, expect, require
+from helpers.checks.core import Hint, exercise, expect, forbidden, require
 
 
 @exercise("00.1", "double it")
@@ -161,3 +163,31 @@ def test_a_comparison_of_a_value_with_itself_is_found_and_refused(source, found)
             habit(source)
     else:
         habit(source)
+
+
+def test_forbidden_refuses_a_helper_even_when_the_learner_catches_the_hint():
+    import helpers.integrity
+
+    def sneaky() -> None:
+        with contextlib.suppress(Hint):  # the learner swallows the refusal
+            helpers.integrity.sha256_file("x")
+
+    refused = pytest.raises(Hint, match=r"`helpers.integrity.sha256_file` is off limits here")
+    with refused, forbidden("helpers.integrity.sha256_file"):
+        sneaky()
+
+
+def test_forbidden_refuses_the_notebooks_own_function_by_its_global_name():
+    def shortcut() -> int:
+        return 1
+
+    namespace = {"shortcut": shortcut}
+    exec("def answer():\n    return shortcut()\n", namespace)
+    answer = namespace["answer"]
+    refused = pytest.raises(Hint, match=r"`shortcut` \(section 1's\) is off limits here: do it")
+    with (
+        refused,
+        forbidden(function=answer, own=(shortcut,), own_where="section 1's", advice="do it."),
+    ):
+        answer()
+    assert namespace["shortcut"] is shortcut  # put back on the way out

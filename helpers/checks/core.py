@@ -23,13 +23,15 @@ The student edition replaces the lines from ``# BEGIN SOLUTION`` to ``# END SOLU
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import io
 import itertools
 import re
 import tokenize
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+from unittest import mock
 
 SOLVED, NOT_YET, TRY_AGAIN = "✅", "⏳", "❌"
 #: The teaching sentence after an exception the check did not expect.
@@ -80,6 +82,37 @@ def expect(condition: bool, hint: str) -> None:
     """Raise :class:`Hint` with ``hint`` unless ``condition`` holds."""
     if not condition:
         raise Hint(hint)
+
+
+@contextlib.contextmanager
+def forbidden(
+    *targets: str,
+    function: Callable[..., Any] | None = None,
+    own: tuple[Any, ...] = (),
+    own_where: str = "the notebook's",
+    advice: str = "write it out yourself.",
+) -> Iterator[None]:
+    """While inside, each ``helpers`` function named in ``targets`` raises a :class:`Hint`, and
+    so does each of the notebook's own functions in ``own`` that ``function`` reaches by a
+    global name; on the way out, fail if one was called (even when the learner caught the Hint).
+    """
+    namespace = getattr(function, "__globals__", {})
+    names = [name for name, value in namespace.items() if any(value is f for f in own)]
+    shown = {target: f"`{target}`" for target in targets}
+    shown.update({f"__globals__.{name}": f"`{name}` ({own_where})" for name in names})
+    with contextlib.ExitStack() as stack:
+        spies = {}
+        for target, label in shown.items():
+            stub = mock.Mock(side_effect=Hint(f"{label} is off limits here: {advice}"))
+            if target.startswith("__globals__."):
+                name = target.removeprefix("__globals__.")
+                stack.enter_context(mock.patch.dict(namespace, {name: stub}))
+            else:
+                stack.enter_context(mock.patch(target, stub))
+            spies[label] = stub
+        yield
+    called = [label for label, spy in spies.items() if spy.called]
+    expect(not called, f"{', '.join(called)} is off limits here: {advice}")
 
 
 def exercise(number: str, title: str) -> Callable[[Callable[..., str]], Callable[..., Verdict]]:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 from helpers import paths
-from helpers.checks.core import Hint, exercise, expect, require
+from helpers.checks.core import Hint, exercise, expect, forbidden, require
 from helpers.errors import ArtifactError
 
 
@@ -19,25 +16,6 @@ def _weights_bytes(folder: Path) -> bytes:
     """The variable values of a SavedModel folder (its ``variables.data-*`` shards, in order)."""
     shards = sorted((folder / "variables").glob("variables.data-*"))
     return b"".join(shard.read_bytes() for shard in shards)
-
-
-@contextlib.contextmanager
-def _forbidden(*targets: str) -> Iterator[None]:
-    """While inside, each ``helpers`` function named in ``targets`` raises a :class:`Hint`;
-    on the way out, fail if one was called (even when the learner caught the Hint)."""
-    with contextlib.ExitStack() as stack:
-        spies = {
-            target: stack.enter_context(
-                mock.patch(
-                    target,
-                    side_effect=Hint(f"`{target}` is off limits here: write it out yourself."),
-                )
-            )
-            for target in targets
-        }
-        yield
-    called = [target for target, spy in spies.items() if spy.called]
-    expect(not called, f"`{', '.join(called)}` is off limits here: write it out yourself.")
 
 
 def _fake_version(folder: Path) -> None:
@@ -71,7 +49,7 @@ def _try_layouts(latest_complete: Any) -> None:
                 [*(f"{n} complete" for n in complete), *(f"{n} crashed" for n in crashed)]
                 + [f"{name!r}" for name in others]
             )
-            with _forbidden(*OFF_LIMITS_1):
+            with forbidden(*OFF_LIMITS_1):
                 found = latest_complete(base)
             expect(
                 isinstance(found, str | os.PathLike),
@@ -140,7 +118,7 @@ def exercise_1(
             f"Version {expected.name} holds exactly the weights of version {earlier[-1].name}: "
             "train `model` for two more epochs before you export it.",
         )
-    with _forbidden(*OFF_LIMITS_1):
+    with forbidden(*OFF_LIMITS_1):
         answer = latest_complete(versions)
     expect(
         isinstance(answer, str | os.PathLike),
@@ -212,7 +190,7 @@ def exercise_2(
         f"The copy's input is still called {actual!r}: build it on a keras.Input(shape=(64,)) "
         "without name=.",
     )
-    with _forbidden(*OFF_LIMITS_2):
+    with forbidden(*OFF_LIMITS_2):
         said = {export: read_input_key(export) for export in truth}
     for export, key in said.items():
         expect(

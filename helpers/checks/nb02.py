@@ -10,18 +10,15 @@ to write those calls out.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
-from unittest import mock
 
 import numpy as np
 import tensorflow as tf
 
-from helpers.checks.core import Hint, exercise, expect, require
+from helpers.checks.core import Hint, exercise, expect, forbidden, require
 
 STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
 OPTIMIZER_SLOTS = "optimizer/_variables/"
@@ -33,25 +30,6 @@ BOOKKEEPING = ("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter/")
 def _step(prefix: str) -> int:
     """The number at the end of a prefix: ``.../ckpt-160`` -> 160."""
     return int(prefix.rsplit("-", 1)[1])
-
-
-@contextlib.contextmanager
-def _forbidden(*targets: str) -> Iterator[None]:
-    """While inside, each ``helpers`` function named in ``targets`` raises a :class:`Hint`;
-    on the way out, fail if one was called (even when the learner caught the Hint)."""
-    with contextlib.ExitStack() as stack:
-        spies = {
-            target: stack.enter_context(
-                mock.patch(
-                    target,
-                    side_effect=Hint(f"`{target}` is off limits here: write the calls out."),
-                )
-            )
-            for target in targets
-        }
-        yield
-    called = [target for target, spy in spies.items() if spy.called]
-    expect(not called, f"`{', '.join(called)}` is off limits here: write the calls out.")
 
 
 def _file_values(prefix: str) -> dict[str, np.ndarray]:
@@ -123,7 +101,7 @@ def exercise_1(go_back: Any, reference: Any) -> str:
     earlier = sorted(by_step)[:-1]
     answers = {}
     try:
-        with _forbidden("helpers.checkpoints.restore"):
+        with forbidden("helpers.checkpoints.restore", advice="write the calls out."):
             for step in reversed(earlier):
                 answers[step] = go_back(manager, step)
     finally:
@@ -258,7 +236,7 @@ def exercise_2(forgetful: Any, same_weights: Any, reference: Any) -> str:
         "`same_weights` should be a function of two runs, not a value: the check calls it on "
         "more than one pair.",
     )
-    with _forbidden("helpers.verify.compare"):
+    with forbidden("helpers.verify.compare", advice="write the calls out."):
         verdicts = {
             "the reference and your resumed run": (same_weights(reference, forgetful), False),
             "the reference and an exact copy of its weights": (

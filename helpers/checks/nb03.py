@@ -7,18 +7,15 @@ no expected list is written down anywhere.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import numpy as np
 import tensorflow as tf
 
-from helpers.checks.core import Hint, exercise, expect, require
+from helpers.checks.core import exercise, expect, forbidden, require
 from helpers.errors import ArtifactError
 from helpers.loading import load_savedmodel
 
@@ -31,25 +28,6 @@ def _keys(serving_default: Any) -> tuple[str, str]:
     (input_key,) = keyword
     (output_key,) = serving_default.structured_outputs
     return input_key, output_key
-
-
-@contextlib.contextmanager
-def _forbidden(*targets: str) -> Iterator[None]:
-    """While inside, each ``helpers`` function named in ``targets`` raises a :class:`Hint`;
-    on the way out, fail if one was called (even when the learner caught the Hint)."""
-    with contextlib.ExitStack() as stack:
-        spies = {
-            target: stack.enter_context(
-                mock.patch(
-                    target,
-                    side_effect=Hint(f"`{target}` is off limits here: write it out yourself."),
-                )
-            )
-            for target in targets
-        }
-        yield
-    called = [target for target, spy in spies.items() if spy.called]
-    expect(not called, f"`{', '.join(called)}` is off limits here: write it out yourself.")
 
 
 class _Recorder:
@@ -105,7 +83,7 @@ def exercise_1(exact_sizes: Any, serving_default: Any, x_test: Any, predictions:
     )
     for label, given_predictions, expected in cases:
         recorder = _Recorder(serving_default)
-        with _forbidden("helpers.verify.compare"):
+        with forbidden("helpers.verify.compare"):
             answer = exact_sizes(recorder, x_test, given_predictions)
         expect(
             isinstance(answer, list | tuple | set | range)
@@ -151,7 +129,7 @@ def _try_flipper(flip_middle_byte: Any) -> None:
             path = Path(scratch) / f"{size}.bin"
             original = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
             path.write_bytes(original)
-            with _forbidden("helpers.faults.flip_byte"):
+            with forbidden("helpers.faults.flip_byte"):
                 flip_middle_byte(path)
             after = path.read_bytes()
             expect(

@@ -16,10 +16,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 from helpers import artifacts, faults, integrity, paths
-from helpers.checks.core import Hint, exercise, expect, require
+from helpers.checks.core import Hint, exercise, expect, forbidden, require
 from helpers.errors import ArtifactError
 
 SAVEDMODEL_FILES = (
@@ -49,30 +48,8 @@ def _require_intact(source: Path) -> None:
         ) from None
 
 
-@contextlib.contextmanager
-def _forbidden(
-    function: Callable[..., Any], targets: tuple[str, ...], own: tuple[Any, ...] = ()
-) -> Iterator[None]:
-    """While inside, each ``helpers`` function named in ``targets``, and each of the notebook's
-    own functions in ``own`` that ``function`` can reach by a global name, raises a
-    :class:`Hint`; on the way out, fail if one was called (even when the Hint was caught)."""
-    namespace = getattr(function, "__globals__", {})
-    names = [name for name, value in namespace.items() if any(value is f for f in own)]
-    shown = {target: f"`{target}`" for target in targets}
-    shown.update({f"__globals__.{name}": f"`{name}` (section 1 or 4's)" for name in names})
-    with contextlib.ExitStack() as stack:
-        spies = {}
-        for target, label in shown.items():
-            stub = mock.Mock(side_effect=Hint(f"{label} is off limits here: write the steps out."))
-            if target.startswith("__globals__."):
-                name = target.removeprefix("__globals__.")
-                stack.enter_context(mock.patch.dict(namespace, {name: stub}))
-            else:
-                stack.enter_context(mock.patch(target, stub))
-            spies[label] = stub
-        yield
-    called = [label for label, spy in spies.items() if spy.called]
-    expect(not called, f"{', '.join(called)} is off limits here: write the steps out.")
+# The notebook's own publish and clean-up are off limits too, by the name they have there.
+NOTEBOOK_OWN = {"own_where": "section 1 or 4's", "advice": "write the steps out."}
 
 
 # --- exercise 1: publish atomically ---------------------------------------------------------
@@ -317,7 +294,7 @@ def exercise_1(
     base = _scratch(artifacts_dir, "exercise_1") / "versions"
     for number in (1, 2):
         fake_version(base, number)
-    with _forbidden(publish, OFF_LIMITS_1, off_limits):
+    with forbidden(*OFF_LIMITS_1, function=publish, own=off_limits, **NOTEBOOK_OWN):
         first, _ = _check_publish(publish, base, 3, "the first call")
         _check_publish(publish, base, 4, "a second call")
         failing = FakeModel(base, fail=True)
@@ -436,7 +413,8 @@ def exercise_2(
     (cases["no_manifest"] / integrity.MANIFEST_NAME).unlink()
     _disagreeing_probe(cases["disagreeing_probe"])
 
-    with spy_saved_model_load() as loads, _forbidden(safe_load, OFF_LIMITS_2):
+    off_limits_2 = forbidden(*OFF_LIMITS_2, function=safe_load, **NOTEBOOK_OWN)
+    with spy_saved_model_load() as loads, off_limits_2:
         loaded, error = _try(safe_load, cases["good"])
         expect(
             error is None,
@@ -727,7 +705,7 @@ def exercise_4(
             "was published. The rename is the one moment a version appears; the steps after "
             "it only make it durable.",
         )
-    with _forbidden(clean_up, OFF_LIMITS_4, off_limits):
+    with forbidden(*OFF_LIMITS_4, function=clean_up, own=off_limits, **NOTEBOOK_OWN):
         _check_clean_up(clean_up, outcomes["before-rename"])
         _check_clean_up(clean_up, outcomes["renamed"])
     return (
