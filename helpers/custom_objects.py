@@ -14,8 +14,8 @@ import keras
 
 PACKAGE = "tf_saving_kit"
 
-# Model-loading fixes up to this release (notebook 12's advisory table; 3.15.1 checks every
-# intermediate HDF5 group and refuses decompression bombs among extracted .keras members).
+# The kit's minimum Keras for loading files from others: every model-loading advisory fix in
+# notebook 12's table is in 3.15.0 or earlier; the kit pins and requires 3.15.1, the newest.
 LAST_FIXED_KERAS = "3.15.1"
 
 
@@ -114,7 +114,8 @@ def check_keras_version(installed: str | None = None) -> str:
         raise ValueError(f"not a version number: {installed!r}") from error
     if too_old:
         raise RuntimeError(
-            f"Keras {installed} is older than {LAST_FIXED_KERAS}, the release that fixes the "
-            "last known model-loading advisory: upgrade before loading files from others"
+            f"Keras {installed} is older than {LAST_FIXED_KERAS}, the kit's pinned minimum (every "
+            "model-loading advisory fix the kit knows is in 3.15.0 or earlier): upgrade before "
+            "loading files from others"
         )
     return installed
