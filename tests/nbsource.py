@@ -48,7 +48,8 @@ def _normalised(node: ast.AST) -> str:
 
 
 def notebook_definition(prefix: str, name: str) -> ast.AST:
-    """The one top-level ``def``/``class`` called ``name`` in the notebook's code cells."""
+    """The top-level ``def``/``class`` called ``name`` in the notebook's code cells (found
+    more than once, e.g. again in the whole recipe, every copy must be the same code)."""
     found = []
     for text in code_cells(prefix):
         try:
@@ -60,9 +61,11 @@ def notebook_definition(prefix: str, name: str) -> ast.AST:
             for node in tree.body
             if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name == name
         ]
-    assert len(found) == 1, (
-        f"notebook {prefix}: expected one definition of {name}, got {len(found)}"
-    )
+    assert found, f"notebook {prefix}: no definition of {name}"
+    # A whole-recipe cell repeats what it needs (it runs without the kit): it must repeat it
+    # exactly, so the recipe and the lesson cannot teach two versions of one function.
+    differing = [node.lineno for node in found[1:] if _normalised(node) != _normalised(found[0])]
+    assert not differing, f"notebook {prefix}: {len(found)} definitions of {name}, and they differ"
     return found[0]
 
 
