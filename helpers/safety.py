@@ -36,6 +36,7 @@ READ_LIMIT_BYTES = 256 << 20  # largest member or file the scanner reads into me
 ALLOCATION_LIMIT_BYTES = 1 << 30  # any op output statically larger than this is flagged
 MAX_ITEMS = 200_000  # zip members, HDF5 objects, graph nodes, JSON values: beyond, not inspected
 MAX_DEPTH = 200  # nesting of JSON configs and HDF5 groups
+MAX_SHOWN = 1_000  # characters of a path or message quoted in a finding: real paths fit whole
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 # Names that have no business in a model's configuration: each was a way around safe_mode
@@ -150,9 +151,17 @@ def scan(path: str | os.PathLike[str], *, allowed: Iterable[str] = ()) -> list[F
     except (Exception, RecursionError) as error:  # hostile input: never a crash, a warning
         findings.append(
             Finding("warning", path.name, f"not fully inspected: {type(error).__name__}: "
-                    f"{str(error)[:200]}")
+                    f"{_clipped(str(error))}")
         )  # fmt: skip
     return sorted(set(findings), key=lambda f: (-SEVERITIES.index(f.severity), f.where, f.what))
+
+
+def _clipped(text: str | bytes) -> str | bytes:
+    """Quote text whole up to MAX_SHOWN: a cut path would hide where a file writes."""
+    if len(text) <= MAX_SHOWN:
+        return text
+    marker = f"... ({len(text) - MAX_SHOWN} more)"
+    return text[:MAX_SHOWN] + (marker.encode() if isinstance(text, bytes) else marker)
 
 
 def _scan(path: Path, allow: tuple[str, ...]) -> Iterator[Finding]:
@@ -278,7 +287,7 @@ def _scan_config_text(text: bytes | str, where: str, allow: tuple[str, ...]) -> 
     try:
         config = json.loads(text)
     except (ValueError, RecursionError) as error:
-        yield Finding("warning", where, f"not valid JSON, not inspected ({str(error)[:120]})")
+        yield Finding("warning", where, f"not valid JSON, not inspected ({_clipped(str(error))})")
     else:
         yield from _scan_config(config, where, allow)
 
@@ -300,7 +309,7 @@ def _scan_config(root: Any, where: str, allow: tuple[str, ...]) -> Iterator[Find
         elif isinstance(node, list):
             pending += [(value, f"{trail}/{index}", depth + 1) for index, value in enumerate(node)]
         elif isinstance(node, str) and LOCATION.match(node):
-            yield Finding("warning", here, f"names a file or remote location {node[:80]!r}")
+            yield Finding("warning", here, f"names a file or remote location {_clipped(node)!r}")
 
 
 def _config_node(node: dict, here: str, allow: tuple[str, ...]) -> Iterator[Finding]:
@@ -423,7 +432,7 @@ def _scan_savedmodel(folder: Path) -> Iterator[Finding]:
             else:
                 text_format.Parse(source.read_text(errors="replace"), proto)
         except Exception as error:  # protobuf's DecodeError, ParseError
-            yield Finding("danger", source.name, f"does not parse ({str(error)[:120]})")
+            yield Finding("danger", source.name, f"does not parse ({_clipped(str(error))})")
             continue
         for meta_graph in proto.meta_graphs:
             yield from _scan_graph(meta_graph)
@@ -497,7 +506,7 @@ def _scan_graph(meta_graph: Any) -> Iterator[Finding]:
             if op == "Const":
                 for value in node.attr["value"].tensor.string_val:
                     if LOCATION.match(value.decode(errors="replace")):
-                        yield Finding("warning", here, f"constant names {value[:80]!r}")
+                        yield Finding("warning", here, f"constant names {_clipped(value)!r}")
     yield from _static_sizes(meta_graph, library)
 
 

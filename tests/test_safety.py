@@ -797,6 +797,21 @@ def test_scan_reports_what_it_does_not_know(tmp_path):
         safety.scan(tmp_path / "missing.keras")
 
 
+def test_findings_quote_a_location_whole(tmp_path):
+    """A path cut short would hide where a file points, and would depend on the clone's folder."""
+    honest = honest_keras(tmp_path)
+    config = json.loads(zipfile.ZipFile(honest).read("config.json"))
+    deep = "/" + "/".join(["a_long_folder_name"] * 20) + "/secret.txt"  # 400 characters
+    huge = "/" + "x" * 5_000
+    config["config"]["name"], config["config"]["trainable"] = deep, huge
+    crafted = rewrite_archive(
+        honest, tmp_path / "points_far.keras", replace={"config.json": json.dumps(config).encode()}
+    )
+    shown = "\n".join(str(finding) for finding in safety.scan(crafted))
+    assert repr(deep) in shown
+    assert huge[: safety.MAX_SHOWN] + "... (4001 more)" in shown and huge not in shown
+
+
 def hostile_inputs(folder: Path) -> dict[str, Path]:
     """Garbage where the scanner expects structure: it must answer, never raise."""
     honest = honest_keras(folder).read_bytes()
