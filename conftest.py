@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from helpers.setup import isolated_home_env
+from helpers.kit.setup import isolated_home_env
 
 _scratch_home: Path | None = None
 

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import helpers  # first: quiets TensorFlow's logs before it is imported
-from helpers import formats
+from helpers.kit import formats
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -753,14 +753,14 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or (3 if args.quick else 7)
 
     # The fork server: import everything, run nothing.
-    helpers.setup.quiet_tensorflow()
+    helpers.kit.setup.quiet_tensorflow()
     import ai_edge_litert.interpreter  # noqa: F401
     import keras
     import onnxruntime  # noqa: F401
     import tensorflow as tf
 
     started = time.perf_counter()
-    scratch = helpers.paths.artifacts_root()  # git-ignored, and on the disk being measured
+    scratch = helpers.kit.paths.artifacts_root()  # git-ignored, and on the disk being measured
     scratch.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="kit-format-costs-", dir=scratch))
     try:

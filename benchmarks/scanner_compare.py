@@ -10,7 +10,7 @@ alarm) under ``artifacts/scanner_compare/``, then asks four tools about each:
 - ModelScan and modelaudit, pinned (``PEERS``), each installed by this script into its own
   virtual environment under ``artifacts/scanner_compare/peers/`` with its TensorFlow/HDF5
   extras: flagged when it reports an issue (modelaudit: of severity warning or critical);
-- the default loaders, run in the kit's sandbox (``helpers.sandbox.load_in_sandbox``):
+- the default loaders, run in the kit's sandbox (``helpers.kit.sandbox.load_in_sandbox``):
   ``keras.models.load_model`` (``safe_mode=True``) for files, ``tf.saved_model.load`` for
   folders (what ``TFSMLayer`` calls): "refused" when loading or the first call raised; only
   on the crafted cases (the kit's own outputs are what its notebooks load).
@@ -134,7 +134,7 @@ def loader_verdicts(cases: dict[str, Path], work: Path) -> dict[str, bool | None
     """True when the default loader refused (or failed on the first call); None for a
     checkpoint (no loader runs it). Only crafted cases: the kit's own outputs are what the
     kit's notebooks load every day."""
-    from helpers import sandbox
+    from helpers.kit import sandbox
 
     inputs = np.ones((2, 4), np.float32)
 

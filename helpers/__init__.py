@@ -3,7 +3,7 @@
 Importing this package first sets TensorFlow's log variables, so that a later
 ``import tensorflow`` prints nothing to stderr (JupyterLab shows stderr as a pink,
 alarming box, and the lines would break the notebooks' output comparison).
-Submodules are imported on first use: ``helpers.data``, ``helpers.paths``, ...
+Submodules are imported on first use: ``helpers.artifacts``, ``helpers.kit.setup``, ...
 """
 
 from __future__ import annotations

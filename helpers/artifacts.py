@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 
-from helpers import paths
 from helpers.errors import (
     ArtifactError,
     ArtifactNotFoundError,
@@ -36,6 +35,7 @@ from helpers.errors import (
     NotASavedModelError,
 )
 from helpers.integrity import MANIFEST_NAME, verify_manifest, write_manifest
+from helpers.kit import paths
 
 TEMP_PREFIX = ".tmp-"
 PROBE_NAME = "probe.npz"

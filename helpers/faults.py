@@ -34,8 +34,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers import artifacts, paths
+from helpers import artifacts
 from helpers.integrity import MANIFEST_NAME, write_manifest
+from helpers.kit import paths
 
 KINDS = ("savedmodel", "keras", "checkpoint")
 PROBE_ROWS = 16
@@ -65,7 +66,7 @@ def _model(
     """The kit's digits MLP, or a variant with another width, input size, dtype or input name."""
     import keras
 
-    from helpers.models import digits_mlp
+    from helpers.kit.models import digits_mlp
 
     if (features, dtype, name) == (64, "float32", "pixels"):
         return digits_mlp(hidden)
@@ -87,8 +88,8 @@ def build_good(root: str | os.PathLike[str]) -> None:
     import numpy as np
     import tensorflow as tf
 
-    from helpers.data import load_digits
-    from helpers.setup import seed_everything
+    from helpers.kit.data import load_digits
+    from helpers.kit.setup import seed_everything
 
     root = Path(root)
     seed_everything()
@@ -407,7 +408,7 @@ def _serve(root: Path) -> None:
 
     from helpers import verify
     from helpers.errors import ArtifactError
-    from helpers.setup import quiet_tensorflow, seed_everything
+    from helpers.kit.setup import quiet_tensorflow, seed_everything
 
     quiet_tensorflow()
     seed_everything()

@@ -19,7 +19,7 @@ Not a lesson in itself. The notebook starts fresh Python processes through this 
 - ``load-vocabulary MODEL WORD...``: load a ``.keras`` file holding
   :class:`helpers.stateful_layers.WordEmbedding` and print what it holds.
 
-Every child runs with the kit's seeding and op determinism (``helpers.setup``), like the
+Every child runs with the kit's seeding and op determinism (``helpers.kit.setup``), like the
 notebook.
 """
 
@@ -180,7 +180,7 @@ def kill_when_written(checkpoint_dir: str | os.PathLike[str], timeout: float = 3
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
-    from helpers.data import load_digits
+    from helpers.kit.data import load_digits
 
     digits = load_digits()
     return digits.x_train[:TRAIN_SAMPLES], digits.y_train[:TRAIN_SAMPLES]
@@ -191,7 +191,7 @@ def _train_until(backup_dir: Path, step: int) -> None:
 
     import keras
 
-    from helpers.models import digits_mlp
+    from helpers.kit.models import digits_mlp
 
     class PauseAt(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -216,7 +216,7 @@ def _train_until(backup_dir: Path, step: int) -> None:
 
 
 def _train(weights_out: Path) -> None:
-    from helpers.models import digits_mlp
+    from helpers.kit.models import digits_mlp
 
     x, y = _digits()
     model = digits_mlp()
@@ -225,7 +225,7 @@ def _train(weights_out: Path) -> None:
 
 
 def _resume(backup_dir: Path, weights_out: Path) -> None:
-    from helpers.models import digits_mlp
+    from helpers.kit.models import digits_mlp
 
     x, y = _digits()
     model = resume_from_backup(digits_mlp(), x, y, backup_dir, epochs=EPOCHS, batch_size=BATCH_SIZE)
@@ -307,7 +307,7 @@ def main(arguments: Sequence[str] | None = None) -> int:
     }
     if not arguments or arguments[0] not in commands:
         raise SystemExit(f"usage: python -m helpers.long_runs {{{','.join(commands)}}} ...")
-    from helpers.setup import quiet_tensorflow, seed_everything
+    from helpers.kit.setup import quiet_tensorflow, seed_everything
 
     quiet_tensorflow()
     seed_everything()  # op determinism and one thread, exactly as in the notebook

@@ -7,7 +7,7 @@ no dataset is read), and ``saved_model.pb`` parsed with the protobuf classes, ev
 its library walked op by op against an allowlist. It returns :class:`Finding` objects with a
 severity.
 
-:func:`load_in_sandbox` (from :mod:`helpers.sandbox`) loads and calls a model under nsjail. A
+:func:`load_in_sandbox` (from :mod:`helpers.kit.sandbox`) loads and calls a model under nsjail. A
 scan is a hint; the sandbox is the protection.
 """
 
@@ -650,9 +650,9 @@ def _scan_checkpoint(prefix: Path, label: str | None = None) -> Iterator[Finding
         )
 
 
-# --- the sandbox (helpers.sandbox) ---------------------------------------------------------
+# --- the sandbox (helpers.kit.sandbox) ---------------------------------------------------------
 
-from helpers.sandbox import (  # noqa: E402  (notebook 12 calls them as safety.*)
+from helpers.kit.sandbox import (  # noqa: E402  (notebook 12 calls them as safety.*)
     SandboxRun,
     SandboxUnavailable,
     load_in_sandbox,

@@ -1,7 +1,7 @@
 """Training that saves as it goes (written out in notebook 04): interrupt a ``fit``, resume.
 
 ``python -m helpers.training BACKUP_DIR MODEL_OUT [--dropout R] [--seed-state]
-[--interrupt-after N]`` trains the kit's digits MLP (``helpers.models.digits_mlp``) with
+[--interrupt-after N]`` trains the kit's digits MLP (``helpers.kit.models.digits_mlp``) with
 ``keras.callbacks.BackupAndRestore`` in its own process, the way a training job on a machine
 that can crash would run. With
 ``--interrupt-after N`` a callback raises :class:`TrainingInterrupted` at the end of epoch N,
@@ -23,9 +23,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from helpers.data import Digits, load_digits
 from helpers.errors import ArtifactError, ArtifactNotFoundError
-from helpers.models import BATCH_SIZE, digits_mlp
+from helpers.kit.data import Digits, load_digits
+from helpers.kit.models import BATCH_SIZE, digits_mlp
 
 EPOCHS = 4
 TRAIN_SAMPLES = 640  # the first 640 training digits: 20 steps of 32 per epoch
@@ -197,7 +197,7 @@ def main(arguments: Sequence[str] | None = None) -> int:
     parser.add_argument("--interrupt-after", type=int, default=None)
     options = parser.parse_args(arguments)
 
-    from helpers.setup import quiet_tensorflow, seed_everything
+    from helpers.kit.setup import quiet_tensorflow, seed_everything
 
     quiet_tensorflow()
     seed_everything(SEED)  # op determinism and one thread, exactly as in the notebook

@@ -20,9 +20,10 @@ import numpy as np
 import pytest
 from nbsource import assert_same_code, notebook_definition
 
-from helpers import artifacts, integrity, paths
+from helpers import artifacts, integrity
 from helpers.errors import ArtifactError, ArtifactNotFoundError, IncompleteVersionError
 from helpers.integrity import MANIFEST_NAME, IntegrityError
+from helpers.kit import paths
 
 posix_only = pytest.mark.skipif(
     os.name == "nt", reason="POSIX permissions and process ids (os.kill(pid, 0))"
@@ -237,7 +238,7 @@ from typing import Any
 
 import numpy as np
 
-from helpers import paths
+from helpers.kit import paths
 from helpers.artifacts import PROBE_NAME, TEMP_PREFIX, StepHook
 from helpers.errors import ArtifactNotFoundError
 from helpers.integrity import CHUNK, MANIFEST_NAME, hashed_files, manifest_path

@@ -32,7 +32,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers.setup import KERNEL_NAME, isolated_home_env
+from helpers.kit.setup import KERNEL_NAME, isolated_home_env
 
 ROOT = Path(__file__).resolve().parent.parent
 # Runs in about 20 s in a fresh kernel, starts no other process and needs nothing cached.
@@ -304,7 +304,7 @@ def registry_like_notebook_13(folder: Path) -> str:
 @pytest.fixture
 def mlflow_ui(tmp_path, monkeypatch):
     """`mlflow ui` on 127.0.0.1 and a free port, on a registry like notebook 13's; its URL."""
-    from helpers import registry
+    from helpers.kit import registry
 
     for name, value in {
         "MLFLOW_DISABLE_TELEMETRY": "true",

@@ -14,7 +14,7 @@ from helpers.inspection import SignatureInfo, TensorSpecInfo
 
 
 def fake_export(folder: Path, weights: bytes) -> Path:
-    """A folder that passes helpers.paths.is_complete_savedmodel, holding ``weights``."""
+    """A folder that passes helpers.kit.paths.is_complete_savedmodel, holding ``weights``."""
     (folder / "variables").mkdir(parents=True)
     (folder / "saved_model.pb").write_bytes(b"graph")
     (folder / "variables" / "variables.index").write_bytes(b"index")
@@ -67,11 +67,11 @@ def test_exercise_1_placeholder(versions, capsys):
 
 
 def _the_kits_lookup(versions):  # the shortcut the task puts off limits
-    return helpers.paths.latest_version(versions)
+    return helpers.kit.paths.latest_version(versions)
 
 
 def _the_kits_list(versions):
-    return helpers.paths.version_dirs(versions)[-1][1]
+    return helpers.kit.paths.version_dirs(versions)[-1][1]
 
 
 def _highest_number(versions):  # skips the completeness test
@@ -98,8 +98,8 @@ def _any_complete_folder(versions):  # takes names that are not numbers, ranked 
         (lambda base: _highest_number, "your latest_complete returned '3', not '2'"),
         (lambda base: _sorted_as_text, "returned '9', not '10'"),
         (lambda base: _any_complete_folder, "'.2.partial', 'notes', your latest_complete"),
-        (lambda base: _the_kits_lookup, "`helpers.paths.latest_version` is off limits"),
-        (lambda base: _the_kits_list, "`helpers.paths.version_dirs` is off limits"),
+        (lambda base: _the_kits_lookup, "`helpers.kit.paths.latest_version` is off limits"),
+        (lambda base: _the_kits_list, "`helpers.kit.paths.version_dirs` is off limits"),
         (lambda base: lambda v: 4, "returned 4: return the folder"),
     ],
     ids=[
@@ -199,7 +199,7 @@ def _the_kits_signatures(folder):  # the shortcut the task puts off limits
 
 
 def _the_kits_cli(folder):
-    helpers.cli.saved_model_cli("show", "--dir", str(folder), "--all")
+    helpers.kit.cli.saved_model_cli("show", "--dir", str(folder), "--all")
     return "pixels"
 
 
@@ -212,7 +212,7 @@ def _the_kits_cli(folder):
         (lambda n, u: lambda f: "inputs", "what tf.saved_model.save() would call it"),
         (lambda n, u: lambda f: 9, "returned 9: return the key's name"),
         (lambda n, u: _the_kits_signatures, "`helpers.inspection.savedmodel_signatures` is off"),
-        (lambda n, u: _the_kits_cli, "`helpers.cli.saved_model_cli` is off limits"),
+        (lambda n, u: _the_kits_cli, "`helpers.kit.cli.saved_model_cli` is off limits"),
     ],
     ids=[
         "a key typed in",

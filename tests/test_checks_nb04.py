@@ -9,7 +9,7 @@ import pytest
 from nbsource import code_cells
 
 from helpers.checks import nb04
-from helpers.models import digits_mlp
+from helpers.kit.models import digits_mlp
 
 # Best val_accuracy first reached at epoch 3 (tied at 5); lowest val_loss at epoch 4.
 HISTORY = {

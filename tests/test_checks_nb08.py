@@ -16,9 +16,9 @@ import tensorflow as tf
 from nbsource import code_cells
 from tensorflow.python.distribute import multi_worker_util
 
-from helpers import distributed
-from helpers import distributed_worker as worker_script
 from helpers.checks import nb08
+from helpers.kit import distributed
+from helpers.kit import distributed_worker as worker_script
 
 OPTIMIZER_ERROR = AssertionError(
     "Unresolved object in checkpoint (root).optimizer._variables.2: attributes {...}"
@@ -305,7 +305,7 @@ def test_exercise_1_accepts_the_solution_and_another_correct_answer(strategy, pa
         OPTIMIZER_ERROR, model, plain, strategy, other, source=solution("caught")
     )
     alternative = (
-        "with strategy.scope():\n    first = helpers.models.digits_mlp()\n"
+        "with strategy.scope():\n    first = helpers.kit.models.digits_mlp()\n"
         "    status = tf.train.Checkpoint(model=first, optimizer=first.optimizer)"
         ".read(plain_path)\n"
         "    try:\n        status.assert_consumed()\n    except AssertionError as e:\n"
@@ -319,15 +319,15 @@ def test_exercise_1_accepts_the_solution_and_another_correct_answer(strategy, pa
     [
         (  # typed in: the error built by hand
             "caught = AssertionError('Unresolved object in checkpoint (root).optimizer')\n"
-            "repaired = helpers.models.digits_mlp()\nstatus.assert_consumed()\n",
+            "repaired = helpers.kit.models.digits_mlp()\nstatus.assert_consumed()\n",
             "Do not build the error yourself",
         ),
         (  # a required step skipped: assert_consumed() never called
-            "with strategy.scope():\n    repaired = helpers.models.digits_mlp()\n",
+            "with strategy.scope():\n    repaired = helpers.kit.models.digits_mlp()\n",
             "Call `assert_consumed()` on the restore status",
         ),
         (  # the forbidden shortcut: the kit's restore helper
-            "repaired = helpers.models.digits_mlp()\nstatus.assert_consumed()\n"
+            "repaired = helpers.kit.models.digits_mlp()\nstatus.assert_consumed()\n"
             "helpers.checkpoints.restore(tf.train.Checkpoint(model=repaired), p)\n",
             "The kit's checkpoint helpers are off limits",
         ),
@@ -336,7 +336,7 @@ def test_exercise_1_accepts_the_solution_and_another_correct_answer(strategy, pa
             "Build `repaired` in this cell",
         ),
         (  # a comparison of a value with itself
-            "repaired = helpers.models.digits_mlp()\nstatus.assert_consumed()\n"
+            "repaired = helpers.kit.models.digits_mlp()\nstatus.assert_consumed()\n"
             "assert repaired.get_weights()[0].sum() == repaired.get_weights()[0].sum()\n",
             "compares a value with itself",
         ),

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import artifacts, faults, integrity, paths
+from helpers import artifacts, faults, integrity
 from helpers.checks import nb09
 from helpers.errors import ArtifactError
+from helpers.kit import paths
 
 posix_only = pytest.mark.skipif(os.name == "nt", reason="kill points need SIGKILL")
 

@@ -35,8 +35,8 @@ def setting(tmp_path_factory):
     import keras
     import tensorflow as tf
 
-    from helpers.data import load_digits
-    from helpers.models import digits_mlp
+    from helpers.kit.data import load_digits
+    from helpers.kit.models import digits_mlp
     from helpers.tflite import capture_native_stderr
 
     folder = tmp_path_factory.mktemp("nb10")
@@ -193,7 +193,7 @@ def test_exercise_1_rejects(setting, capsys, tmp_path, kind, hint):
 def test_exercise_1_rejects_a_file_that_is_not_the_model(setting, tmp_path, capsys):
     import keras
 
-    from helpers.models import digits_mlp
+    from helpers.kit.models import digits_mlp
 
     keras.utils.set_random_seed(1)
     other = tmp_path / "other8.tflite"

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 import helpers
 from helpers.checks import nb11
-from helpers.models import digits_mlp
+from helpers.kit.models import digits_mlp
 
 
 def _named(index_path):
@@ -286,7 +286,7 @@ def keras_export(folder):
 
 def kits_model(folder):
     """The forbidden shortcut: the kit builds the model."""
-    helpers.models.digits_mlp()
+    helpers.kit.models.digits_mlp()
     tf.saved_model.save(Scores(), folder)
 
 
@@ -320,7 +320,7 @@ def test_exercise_2_wrong_answers(tmp_path, capsys, section_7_folder):
         (lambda folder: None, "Nothing was saved in the folder save_scorer was given"),
         # the forbidden shortcuts named in the task
         (keras_export, "save_scorer called Model.export: off limits"),
-        (kits_model, "save_scorer called helpers.models.digits_mlp: off limits"),
+        (kits_model, "save_scorer called helpers.kit.models.digits_mlp: off limits"),
         # objects from earlier cells: section 7's folder copied, or a folder of its own
         (lambda folder: shutil.copytree(section_7_folder, folder), "section 7's scorer"),
         (lambda folder: tf.saved_model.save(Scores(), own_folder), "Save to its argument"),

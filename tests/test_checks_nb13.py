@@ -117,7 +117,7 @@ def deletes_the_bad_version(client, name):
 def reads_the_database(client, name):
     import sqlite3  # noqa: F401  (the forbidden shortcut: the names are enough to refuse it)
 
-    return helpers.registry.query("mlflow.db", "SELECT version FROM model_versions")
+    return helpers.kit.registry.query("mlflow.db", "SELECT version FROM model_versions")
 
 
 NOTEBOOK_CLIENT = None  # set by the test that uses it: the notebook's client, not the argument

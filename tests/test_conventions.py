@@ -101,8 +101,8 @@ def test_setup_cell_uses_its_own_artifacts_folder(path: Path):
     assert first.lstrip().startswith("import helpers"), (
         f"{path.name}: the first code cell must start with `import helpers` (before TensorFlow)"
     )
-    assert f'helpers.setup.init("{path.stem}")' in first, (
-        f"{path.name}: the setup cell must call helpers.setup.init({path.stem!r})"
+    assert f'helpers.kit.setup.init("{path.stem}")' in first, (
+        f"{path.name}: the setup cell must call helpers.kit.setup.init({path.stem!r})"
     )
 
 

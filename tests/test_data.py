@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers import data
+from helpers.kit import data
 
 
 def test_digits_split_is_stratified_scaled_and_repeatable():

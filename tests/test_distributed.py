@@ -1,4 +1,4 @@
-"""helpers.distributed (launcher) and helpers.distributed_worker (its pure pieces)."""
+"""helpers.kit.distributed (launcher) and helpers.kit.distributed_worker (its pure pieces)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import distributed
 from helpers.errors import ArtifactError
+from helpers.kit import distributed
 
 # A stand-in worker module: no TensorFlow, so these tests take well under a second each.
 FAKE_WORKER = textwrap.dedent(
@@ -220,7 +220,7 @@ def test_loopback_up_in_a_fresh_network_namespace() -> None:
     probe = textwrap.dedent(
         """
         import socket
-        from helpers import distributed
+        from helpers.kit import distributed
         def connects():
             with socket.socket() as server:
                 server.bind(("127.0.0.1", 0))
@@ -345,7 +345,7 @@ def test_alive() -> None:
 
 
 # The worker module imports Keras (a few seconds): its pure helpers, tested once loaded.
-worker = pytest.importorskip("helpers.distributed_worker")
+worker = pytest.importorskip("helpers.kit.distributed_worker")
 
 
 def test_parse_result_takes_the_last_result_line() -> None:

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="signals differ 
 @pytest.fixture(scope="module")
 def good(tmp_path_factory) -> dict[str, Path]:
     """A .tflite, an .onnx and a .keras file of one untrained digits MLP."""
-    from helpers.models import digits_mlp
+    from helpers.kit.models import digits_mlp
 
     folder = tmp_path_factory.mktemp("deploy_good")
     model = digits_mlp(32)

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from helpers import faults, long_runs
 from helpers.errors import ArtifactError
-from helpers.models import digits_mlp
+from helpers.kit.models import digits_mlp
 
 SHARD_GB = 9000 / 1024**3  # the digits MLP with its optimizer built: several shards
 

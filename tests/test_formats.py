@@ -1,4 +1,4 @@
-"""Unit tests for helpers.formats: reading benchmark results, ratios, figures, the decision map."""
+"""Unit tests for helpers.kit.formats: benchmark results, ratios, figures, the decision map."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from helpers import formats
 from helpers.errors import ArtifactError
+from helpers.kit import formats
 
 
 def summary(median: float, q1: float | None = None, q3: float | None = None) -> dict:

@@ -11,7 +11,7 @@ from helpers.errors import ArtifactNotFoundError, NotAKerasArchiveError, NotASav
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     """An untrained digits MLP, exported and saved as .keras (fast: no training)."""
-    from helpers.models import digits_mlp
+    from helpers.kit.models import digits_mlp
 
     folder = tmp_path_factory.mktemp("saved")
     model = digits_mlp()

@@ -18,7 +18,7 @@ import pytest
 from packaging.version import Version
 
 from helpers.custom_objects import LAST_FIXED_KERAS, check_keras_version
-from helpers.paths import repo_root
+from helpers.kit.paths import repo_root
 
 
 def test_floor_is_3_15_1():

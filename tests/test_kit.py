@@ -68,7 +68,7 @@ def test_lab_overrides_turn_off_news():
 
 
 def test_kernel_name_matches_helpers_and_notebooks():
-    from helpers.setup import KERNEL_NAME
+    from helpers.kit.setup import KERNEL_NAME
 
     assert load_kit().KERNEL_NAME == KERNEL_NAME
 

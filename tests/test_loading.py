@@ -27,7 +27,7 @@ INDEX = "variables/variables.index"
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory) -> Path:
     """An untrained digits MLP, exported and saved as .keras (fast: no training)."""
-    from helpers.models import digits_mlp
+    from helpers.kit.models import digits_mlp
 
     folder = tmp_path_factory.mktemp("saved")
     model = digits_mlp()

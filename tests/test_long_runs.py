@@ -14,7 +14,7 @@ from nbsource import assert_same_code
 
 from helpers import faults, long_runs
 from helpers.errors import ArtifactError
-from helpers.models import digits_mlp
+from helpers.kit.models import digits_mlp
 from helpers.stateful_layers import WordEmbedding
 
 STEPS_PER_EPOCH = long_runs.TRAIN_SAMPLES // long_runs.BATCH_SIZE

@@ -1,9 +1,9 @@
-"""Notebook 01 writes out the digits model; helpers.models must be that same model.
+"""Notebook 01 writes out the digits model; helpers.kit.models must be that same model.
 
 ``assert_same_code`` proves the notebook's ``digits_mlp`` and the package's are the same code.
 Code alone does not fix the architecture (a name could mean something else in the notebook's
 namespace), so the notebook's function is also run here: same configuration, and from the same
-seed the same initial and trained weights as ``helpers.models.digits_mlp``.
+seed the same initial and trained weights as ``helpers.kit.models.digits_mlp``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from nbsource import assert_same_code, code_cells
 
-from helpers import models
-from helpers.data import load_digits
+from helpers.kit import models
+from helpers.kit.data import load_digits
 
 
 def notebook_digits_mlp():
@@ -74,11 +74,11 @@ def _calls(tree: ast.AST) -> set[str]:
 
 
 def test_notebook_shows_the_seeding_that_setup_does():
-    """Every TensorFlow/Keras call of helpers.setup.seed_everything is made in a cell of 01."""
+    """Every TensorFlow/Keras call of helpers.kit.setup.seed_everything is made in a cell of 01."""
     import inspect
     import textwrap
 
-    from helpers import setup
+    from helpers.kit import setup
 
     packaged = _calls(ast.parse(textwrap.dedent(inspect.getsource(setup.seed_everything))))
     packaged = {name for name in packaged if name.split(".")[0] in {"tf", "keras"}}

@@ -4,8 +4,8 @@ import datetime as dt
 
 import pytest
 
-from helpers import paths
 from helpers.errors import ArtifactNotFoundError, IncompleteVersionError
+from helpers.kit import paths
 
 
 def make_version(base, name, complete=True):

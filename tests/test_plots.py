@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 
-from helpers import plots
+from helpers.kit import plots
 
 
 def test_training_curves_plot_train_and_validation():

@@ -1,4 +1,4 @@
-"""helpers.registry: notebook 13's plumbing (ports, child servers, HTTP, tables, files)."""
+"""helpers.kit.registry: notebook 13's plumbing (ports, child servers, HTTP, tables, files)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from helpers import registry
 from helpers.errors import ArtifactError, ArtifactNotFoundError
+from helpers.kit import registry
 
 
 def test_free_port_is_free_on_loopback():

@@ -740,7 +740,8 @@ def kit_artifacts(folder: Path) -> dict[str, Path]:
     import keras
     import tensorflow as tf
 
-    from helpers import custom_objects, models
+    from helpers import custom_objects
+    from helpers.kit import models
 
     model = models.digits_mlp()
     model(np.zeros((1, 64), np.float32))
@@ -860,7 +861,7 @@ needs_sandbox = pytest.mark.skipif(
 
 def test_sandbox_refuses_to_run_without_nsjail(tmp_path, monkeypatch):
     """No nsjail, no run: a clear error, and nothing started unconfined."""
-    from helpers import sandbox
+    from helpers.kit import sandbox
 
     model = honest_keras(tmp_path)
     monkeypatch.setattr(sandbox, "nsjail_binary", lambda: None)
@@ -873,7 +874,7 @@ def test_sandbox_refuses_to_run_without_nsjail(tmp_path, monkeypatch):
 
 def test_sandbox_says_what_the_machine_lacks(tmp_path, monkeypatch):
     """Where nsjail cannot build the jail (user namespaces off), its reason is the error."""
-    from helpers import sandbox
+    from helpers.kit import sandbox
 
     missing = Path("/no/such/folder/for/the/probe")
     monkeypatch.setattr(sandbox, "_allowlist", lambda model: [(missing, missing)])

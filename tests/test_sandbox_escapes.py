@@ -1,4 +1,4 @@
-"""Escape suite for ``helpers.sandbox``: payloads written to break out, run as root and as nobody.
+"""Escape suite for ``helpers.kit.sandbox``: payloads written to break out, as root and as nobody.
 
 Every payload first leaves ``ran.txt`` in its scratch folder (so a payload that never ran cannot
 pass), then tries its escapes. Whether anything escaped is judged *outside* the sandbox: marker
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import sandbox
+from helpers.kit import sandbox
 
 SECRET = b"HOME_SECRET=not-a-real-key-5f0e1d"
 WIDTH = 4

@@ -16,7 +16,7 @@ from helpers.verify import assert_same
 @pytest.fixture(scope="module")
 def export(tmp_path_factory) -> Path:
     """An untrained digits MLP exported with model.export() (one input, one output)."""
-    from helpers.models import digits_mlp
+    from helpers.kit.models import digits_mlp
 
     folder = tmp_path_factory.mktemp("serving") / "export"
     digits_mlp().export(folder, verbose=False)

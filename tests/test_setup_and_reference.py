@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import reference, setup
+from helpers.kit import reference, setup
 
 
 def test_importing_helpers_sets_tensorflow_log_variables_first():
@@ -39,8 +39,8 @@ def test_isolated_home_env_covers_every_tool(tmp_path):
 
 def test_init_is_deterministic_in_fresh_processes(tmp_path):
     code = (
-        "import helpers; helpers.setup.init('00_test'); import tensorflow as tf, keras; "
-        "m = helpers.models.digits_mlp(); print(float(tf.reduce_sum(m.weights[0]))); "
+        "import helpers; helpers.kit.setup.init('00_test'); import tensorflow as tf, keras; "
+        "m = helpers.kit.models.digits_mlp(); print(float(tf.reduce_sum(m.weights[0]))); "
         "print(tf.config.threading.get_intra_op_parallelism_threads())"
     )
     env = dict(os.environ, KIT_ARTIFACTS_DIR=str(tmp_path))

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from helpers import training  # helpers first: it quiets TensorFlow before TF is imported
-from helpers.data import Digits
 from helpers.errors import ArtifactError, ArtifactNotFoundError
-from helpers.models import digits_mlp
+from helpers.kit.data import Digits
+from helpers.kit.models import digits_mlp
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from helpers.setup import KERNEL_NAME, isolated_home_env
+from helpers.kit.setup import KERNEL_NAME, isolated_home_env
 
 ROOT = Path(__file__).resolve().parent.parent
 CELL_TIMEOUT = 600

@@ -11,7 +11,7 @@ Conventions in the notebooks (``tools/student_edition.py`` relies on them)::
 
     latest_folder = None  # your answer: the folder latest_version returns
     # BEGIN SOLUTION
-    latest_folder = helpers.paths.latest_version(versions)
+    latest_folder = helpers.kit.paths.latest_version(versions)
     # END SOLUTION
 
     helpers.checks.nb01.exercise_1(latest_folder)   # the next cell

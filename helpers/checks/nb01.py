@@ -7,9 +7,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from helpers import paths
 from helpers.checks.core import Hint, exercise, expect, forbidden, require
 from helpers.errors import ArtifactError
+from helpers.kit import paths
 
 
 def _weights_bytes(folder: Path) -> bytes:
@@ -63,7 +63,7 @@ def _try_layouts(latest_complete: Any) -> None:
             )
 
 
-OFF_LIMITS_1 = ("helpers.paths.latest_version", "helpers.paths.version_dirs")
+OFF_LIMITS_1 = ("helpers.kit.paths.latest_version", "helpers.kit.paths.version_dirs")
 
 
 @exercise("1.1", "a third version")
@@ -106,7 +106,9 @@ def exercise_1(
     try:
         expected = paths.latest_version(versions)
     except ArtifactError as error:
-        raise Hint(f"helpers.paths.latest_version(versions) finds no version: {error}") from None
+        raise Hint(
+            f"helpers.kit.paths.latest_version(versions) finds no version: {error}"
+        ) from None
     earlier = [
         folder
         for number, folder in numbered
@@ -142,7 +144,7 @@ def exercise_1(
     )
 
 
-OFF_LIMITS_2 = ("helpers.inspection.savedmodel_signatures", "helpers.cli.saved_model_cli")
+OFF_LIMITS_2 = ("helpers.inspection.savedmodel_signatures", "helpers.kit.cli.saved_model_cli")
 
 
 @exercise("1.2", "name the input")

@@ -165,7 +165,7 @@ def exercise_2(
         all(hasattr(restored, name) for name in ("weights", "optimizer")),
         "`restored` should be the Keras model you loaded the backup into.",
     )
-    from helpers.models import digits_mlp  # keras: imported only when this check runs
+    from helpers.kit.models import digits_mlp  # keras: imported only when this check runs
 
     expected = digits_mlp()
     expected.optimizer.build(expected.trainable_variables)

@@ -17,9 +17,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from helpers import distributed
-from helpers import distributed_worker as worker_script
 from helpers.checks.core import Hint, answer_source, exercise, expect, habit, require
+from helpers.kit import distributed
+from helpers.kit import distributed_worker as worker_script
 from helpers.verify import compare
 
 #: Exercise 8.1's habit: catch what assert_consumed() raises; build `repaired` in the cell.
@@ -28,7 +28,7 @@ HABIT_1 = {
         r"assert_consumed\(": "Call `assert_consumed()` on the restore status: that is what "
         "catches the unbuilt optimizer.",
         r"\brepaired\s*=\s*[\w.]+\(": "Build `repaired` in this cell (`repaired = "
-        "helpers.models.digits_mlp()` under `strategy.scope()`), not a model from an earlier "
+        "helpers.kit.models.digits_mlp()` under `strategy.scope()`), not a model from an earlier "
         "section.",
     },
     "forbidden": {
@@ -129,7 +129,7 @@ def exercise_1(
     )
     expect(
         isinstance(repaired, keras.Model) and getattr(repaired, "optimizer", None) is not None,
-        "`repaired` should be a compiled Keras model (`helpers.models.digits_mlp()`).",
+        "`repaired` should be a compiled Keras model (`helpers.kit.models.digits_mlp()`).",
     )
     expect(
         _mirrored(repaired, strategy),
@@ -141,7 +141,7 @@ def exercise_1(
     except (AssertionError, ValueError) as error:
         raise Hint(
             "`repaired` is not built like the saved model, so the checkpoint does not fit it: "
-            f"build it with `helpers.models.digits_mlp()` ({type(error).__name__})."
+            f"build it with `helpers.kit.models.digits_mlp()` ({type(error).__name__})."
         ) from error
     expect(
         len(repaired.optimizer.variables) == len(reference.optimizer.variables),

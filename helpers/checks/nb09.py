@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers import artifacts, faults, integrity, paths
+from helpers import artifacts, faults, integrity
 from helpers.checks.core import Hint, exercise, expect, forbidden, require
 from helpers.errors import ArtifactError
+from helpers.kit import paths
 
 SAVEDMODEL_FILES = (
     "fingerprint.pb",

@@ -85,7 +85,7 @@ def _raised(error: Exception, case: str) -> str:
 
 def _sharded_save(folder: Path) -> list[str]:
     """A sharded save of the digits MLP in ``folder``; the shard names, in order."""
-    from helpers.models import digits_mlp  # keras: imported only when this check runs
+    from helpers.kit.models import digits_mlp  # keras: imported only when this check runs
 
     folder.mkdir(parents=True)
     digits_mlp().save_weights(folder / "model.weights.json", max_shard_size=SHARD_SIZE_GB)

@@ -1,6 +1,6 @@
-"""One worker of notebook 08's multi-worker job: ``python -m helpers.distributed_worker ...``.
+"""One worker of notebook 08's multi-worker job: ``python -m helpers.kit.distributed_worker ...``.
 
-It reads its role from ``TF_CONFIG`` (set by :mod:`helpers.distributed`), trains the kit's
+It reads its role from ``TF_CONFIG`` (set by :mod:`helpers.kit.distributed`), trains the kit's
 digits MLP under ``tf.distribute.MultiWorkerMirroredStrategy`` in a custom loop (Keras 3.15's
 ``fit`` fails with several workers), keeps a checkpoint backup after every epoch, resumes from
 it when restarted, and saves the model. Worker 0 is the chief: it alone writes to the real
@@ -98,15 +98,15 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     if "TF_CONFIG" not in os.environ:
-        raise RuntimeError("TF_CONFIG is not set: start workers with helpers.distributed")
+        raise RuntimeError("TF_CONFIG is not set: start workers with helpers.kit.distributed")
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
 
     def say(message: str) -> None:
         print(f"worker {index}: {message}", flush=True)
 
     _watchdog(args.timeout, say)
-    helpers.setup.quiet_tensorflow()
-    helpers.setup.seed_everything()
+    helpers.kit.setup.quiet_tensorflow()
+    helpers.kit.setup.seed_everything()
 
     # Must come before any other TensorFlow call: it starts this task's gRPC server.
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     dataset = digits_dataset()
     with strategy.scope():
-        model = helpers.models.digits_mlp()
+        model = helpers.kit.models.digits_mlp()
         model.optimizer.build(model.trainable_variables)
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     if args.show_fit_error:
@@ -172,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def digits_dataset() -> tf.data.Dataset:
     """The digits training set in global batches, sharded between workers by batch halves."""
-    digits = helpers.data.load_digits()
+    digits = helpers.kit.data.load_digits()
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return (

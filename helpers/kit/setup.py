@@ -7,7 +7,7 @@ import os
 import warnings
 from pathlib import Path
 
-from helpers import paths
+from helpers.kit import paths
 
 SEED = 0
 KERNEL_NAME = "tf-saving-kit"
@@ -69,7 +69,7 @@ def seed_everything(seed: int = SEED) -> None:
             tf.config.threading.set_intra_op_parallelism_threads(1)
         except RuntimeError as error:  # the TensorFlow runtime had already started
             raise RuntimeError(
-                "helpers.setup.init() must run before TensorFlow executes anything: "
+                "helpers.kit.setup.init() must run before TensorFlow executes anything: "
                 "restart the kernel and run the setup cell first"
             ) from error
 

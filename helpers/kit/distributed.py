@@ -1,6 +1,6 @@
 """Start, watch and stop a small multi-worker TensorFlow job on this machine, safely.
 
-Every worker is a ``python -m helpers.distributed_worker`` child process with its own
+Every worker is a ``python -m helpers.kit.distributed_worker`` child process with its own
 ``TF_CONFIG``, naming ``127.0.0.1`` ports the operating system reports free. Each child's
 output goes to a log file, every wait has a time limit, and :func:`run_cluster` kills whatever
 is still running when it leaves, even on an error.
@@ -30,11 +30,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpers import paths
 from helpers.errors import ArtifactError
+from helpers.kit import paths
 
 LOOPBACK = "127.0.0.1"
-WORKER_MODULE = "helpers.distributed_worker"
+WORKER_MODULE = "helpers.kit.distributed_worker"
 
 
 class WorkerError(ArtifactError):
@@ -250,7 +250,7 @@ def start_worker(
     """Start worker ``index`` of ``cluster``: ``python -m <module> ARGS`` with its ``TF_CONFIG``.
 
     Its standard output and error go to ``log``; it runs from the kit's top folder so that
-    ``python -m helpers.distributed_worker`` finds the package; inside ``namespace`` if given.
+    ``python -m helpers.kit.distributed_worker`` finds the package; inside ``namespace`` if given.
     """
     log.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, TF_CONFIG=tf_config(cluster, index))
@@ -492,7 +492,7 @@ __all__ = [
 ]
 
 
-if __name__ == "__main__":  # the namespace holder: python -m helpers.distributed --hold-namespace S
+if __name__ == "__main__":  # the namespace holder (see _hold_namespace)
     if sys.argv[1:2] != ["--hold-namespace"] or len(sys.argv) != 3:
-        sys.exit("usage: python -m helpers.distributed --hold-namespace SECONDS")
+        sys.exit("usage: python -m helpers.kit.distributed --hold-namespace SECONDS")
     _hold_namespace(float(sys.argv[2]))

@@ -1,7 +1,7 @@
 """The kit's reference model: notebook 01's digits MLP, trained once and cached.
 
 Notebooks that need a trained model (reload, formats, ...) call :func:`reference_model`.
-The first call trains it in a child process (``python -m helpers.reference``), so the calling
+The first call trains it in a child process (``python -m helpers.kit.reference``), so the calling
 notebook's random state and Keras's layer-name counters are the same whether or not the cache
 existed; later calls reuse ``artifacts/cache/``. The cache folder is written under a temporary
 name and renamed when complete, so a crash or two notebooks building at once never leave a
@@ -19,8 +19,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers import paths
 from helpers.errors import ArtifactError
+from helpers.kit import paths
 
 MANIFEST = "reference.json"
 
@@ -88,7 +88,7 @@ def reference_model(timeout: float = 600) -> ReferenceModel:
         shutil.rmtree(folder, ignore_errors=True)  # a damaged cache is rebuilt, not trusted
         folder.parent.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(
-            [sys.executable, "-m", "helpers.reference", str(folder)],
+            [sys.executable, "-m", "helpers.kit.reference", str(folder)],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -103,9 +103,9 @@ def build(folder: Path) -> None:
     """Train, save and export the reference model into ``folder``, atomically."""
     import keras
 
-    from helpers.data import load_digits
-    from helpers.models import train_digits_mlp
-    from helpers.setup import quiet_tensorflow, seed_everything
+    from helpers.kit.data import load_digits
+    from helpers.kit.models import train_digits_mlp
+    from helpers.kit.setup import quiet_tensorflow, seed_everything
 
     quiet_tensorflow()
     seed_everything()

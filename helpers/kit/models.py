@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import keras
 
-from helpers.data import Digits, load_digits
+from helpers.kit.data import Digits, load_digits
 
 INPUT_NAME = "pixels"  # digits_mlp's input name: the serving signature's input key
 EPOCHS = 20

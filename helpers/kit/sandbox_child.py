@@ -1,7 +1,7 @@
-"""The child side of :func:`helpers.sandbox.load_in_sandbox` (kit-internal machinery).
+"""The child side of :func:`helpers.kit.sandbox.load_in_sandbox` (kit-internal machinery).
 
-Run by nsjail as ``python -m helpers.sandbox_child /sandbox/in/spec.json``: the namespaces,
-mounts, seccomp filter and limits are already in place (:mod:`helpers.sandbox`). It loads the
+Run by nsjail as ``python -m helpers.kit.sandbox_child /sandbox/in/spec.json``: the namespaces,
+mounts, seccomp filter and limits are already in place (:mod:`helpers.kit.sandbox`). It loads the
 model, calls it once, and writes every output to ``outputs.npz`` (strings as ``bytes``
 arrays, nothing pickled) and ``result.json`` into the result folder. Every failure ends up in
 ``result.json`` as ``ErrorType: message``.
