@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from helpers.kit.setup import KERNEL_NAME
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 NAME_PATTERN = re.compile(r"^(\d{2})_[a-z0-9_]+\.ipynb$")
-KERNEL_NAME = "tf-saving-kit"
 REQUIRED_HEADINGS = ("What you will learn", "Key points", "Exercises")
 MAX_CELLS = 45  # "keep a notebook under about 45 cells"
 IGNORE_TAG = "nbval-ignore-output"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
-KERNEL_NAME = "tf-saving-kit"
+KERNEL_NAME = "tf-saving-kit"  # as helpers.kit.setup.KERNEL_NAME (kit.py runs before .venv exists)
 KERNEL_DISPLAY_NAME = "Python 3 (TF saving kit)"
 SETUP_INPUTS = ("requirements.txt", "requirements-lock.txt", "pyproject.toml", "tools/kit.py")
 STAMP_NAME = "kit-setup.sha256"
@@ -423,7 +423,7 @@ def main() -> int:
         "command",
         choices=[
             *("setup", "lab", "test", "stress", "refresh", "student", "benchmark", "lock"),
-            "clean",
+            *("clean", "drift"),
         ],
     )
     parser.add_argument(
@@ -471,6 +471,8 @@ def main() -> int:
         return student_editions(python, extra)
     if args.command == "benchmark":
         return benchmark(python, extra)
+    if args.command == "drift":  # tools/drift.py: the notebooks on the next/previous TF and Keras
+        return run([python, str(ROOT / "tools" / "drift.py"), *extra], cwd=ROOT)
     return 0
 
 
