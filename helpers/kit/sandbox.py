@@ -125,7 +125,7 @@ def _last_error(log: Path) -> str:
 def _allowlist(model: Path | None) -> list[tuple[Path, Path]]:
     """(host path, path inside) pairs mounted read-only: system, Python, kit, model."""
     python = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parents[1]}
-    kit = Path(__file__).resolve().parent
+    kit = Path(__file__).resolve().parents[1]  # the package ``helpers`` (this is helpers/kit/)
     wanted = sorted({p.resolve() for p in python} | {kit})
     system = [Path(p) for p in SYSTEM_FOLDERS if Path(p).exists()]
     covered = [p for p in wanted if not any(q != p and q in p.parents for q in [*system, *wanted])]
