@@ -58,8 +58,9 @@ def run_onnx(path: str | os.PathLike[str], inputs: Any) -> np.ndarray:
 def run_file(model_path: str, inputs_path: str, outputs_path: str) -> str:
     """Run a ``.tflite`` or ``.onnx`` file on a ``.npy`` batch; save the output as ``.npy``.
 
-    Returns which of TensorFlow and Keras the process had imported by then (for
-    ``python -m helpers.deploy``, the check that these runtimes need neither).
+    Returns which of TensorFlow and Keras the process had imported by then: run as
+    ``python -m helpers.deploy MODEL INPUTS OUTPUTS`` (notebook 07), the check that these
+    runtimes need neither.
     """
     run = run_onnx if Path(model_path).suffix == ".onnx" else run_litert
     np.save(outputs_path, run(model_path, np.load(inputs_path)))
@@ -67,6 +68,6 @@ def run_file(model_path: str, inputs_path: str, outputs_path: str) -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
-        sys.exit("usage: python -m helpers.deploy MODEL.tflite|MODEL.onnx INPUTS.npy OUTPUTS.npy")
-    print(run_file(*sys.argv[1:]))
+    from helpers.kit import runner
+
+    sys.exit(runner.call(run_file, sys.argv[1:], "python -m helpers.deploy"))

@@ -1,7 +1,8 @@
 """Kit plumbing for notebook 11: child processes to kill, and the mid-epoch resume it teaches.
 
-Not a lesson in itself. The notebook starts fresh Python processes through this module,
-``python -m helpers.long_runs COMMAND ...``, and kills some of them on purpose:
+Not a lesson in itself. The notebook starts fresh Python processes through this module, tasks
+of :mod:`helpers.kit.child` (``python -m helpers.kit.child COMMAND ...``, started by
+:mod:`helpers.kit.runner`), and kills some of them on purpose:
 
 - ``train-until BACKUP_DIR STEP``: ``fit`` the digits MLP with
   ``BackupAndRestore(save_freq=SAVE_FREQ, double_checkpoint=True)``; after training step
@@ -20,7 +21,7 @@ Not a lesson in itself. The notebook starts fresh Python processes through this 
   :class:`helpers.stateful_layers.WordEmbedding` and print what it holds.
 
 Every child runs with the kit's seeding and op determinism (``helpers.kit.setup``), like the
-notebook.
+notebook; their bodies are in :mod:`helpers.kit.child`.
 """
 
 from __future__ import annotations
@@ -29,9 +30,6 @@ import json
 import math
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers.errors import ArtifactError
+from helpers.kit import runner
 
 TRAIN_SAMPLES = 640  # the first 640 training digits: 20 steps of 32 per epoch
 BATCH_SIZE = 32
@@ -103,20 +102,18 @@ def resume_from_backup(model, x, y, backup_dir, *, epochs, batch_size):
     return model
 
 
-def _command(*arguments: str | os.PathLike[str]) -> list[str]:
-    return [sys.executable, "-m", "helpers.long_runs", *map(str, arguments)]
+def _spec(*arguments: str | os.PathLike[str], timeout: float = 300) -> runner.Spec:
+    return runner.Spec(task=str(arguments[0]), args=arguments[1:], timeout=timeout)
 
 
 def run_child(*arguments: str | os.PathLike[str], timeout: float = 300) -> str:
-    """Run ``python -m helpers.long_runs ARGUMENTS`` to the end; return its stdout.
+    """Run the child ``COMMAND ARGUMENTS...`` to the end; return its stdout.
 
     Raises :class:`~helpers.errors.ArtifactError` (naming the first argument) if it fails.
     """
-    result = subprocess.run(
-        _command(*arguments), capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if result.returncode != 0:
-        raise ArtifactError(arguments[0], f"child process failed:\n{result.stderr[-2000:]}")
+    result = runner.run(_spec(*arguments, timeout=timeout), check=False)
+    if not result.ok:
+        raise ArtifactError(arguments[0], f"child process failed: {result.failure()}")
     return result.stdout
 
 
@@ -125,11 +122,9 @@ def run_killed_child(*arguments: str | os.PathLike[str], timeout: float = 300) -
 
     Raises :class:`~helpers.errors.ArtifactError` if it exits by itself instead.
     """
-    result = subprocess.run(
-        _command(*arguments), capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if result.returncode >= 0:
-        raise ArtifactError(arguments[0], f"child was not killed:\n{result.stderr[-2000:]}")
+    result = runner.run(_spec(*arguments, timeout=timeout), check=False)
+    if result.returncode >= 0 or result.timed_out:
+        raise ArtifactError(arguments[0], f"child was not killed: {result.failure()}")
     return result.returncode
 
 
@@ -144,11 +139,9 @@ class Killed:
 def _kill_on_line(
     arguments: Sequence[str | os.PathLike[str]], starts: str, timeout: float
 ) -> Killed:
-    """Start ``python -m helpers.long_runs ARGUMENTS``; ``SIGKILL`` it once it prints a line
-    that starts with ``starts``."""
-    child = subprocess.Popen(
-        _command(*arguments), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    """Start the child ``COMMAND ARGUMENTS...``; ``SIGKILL`` it once it prints a line that
+    starts with ``starts``."""
+    child = runner.start(_spec(*arguments))
     try:
         assert child.stdout is not None
         line = child.stdout.readline()  # blocks until the child reaches the point (or dies)
@@ -156,7 +149,7 @@ def _kill_on_line(
             child.wait(timeout)
             stderr = child.stderr.read()[-2000:] if child.stderr else ""
             raise ArtifactError(arguments[1], f"child never paused:\n{stderr}")
-        os.kill(child.pid, signal.SIGKILL)  # no exception, no cleanup: a crash
+        child.kill()  # SIGKILL: no exception, no cleanup: a crash
         child.wait(timeout)
     finally:
         if child.poll() is None:
@@ -186,134 +179,8 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     return digits.x_train[:TRAIN_SAMPLES], digits.y_train[:TRAIN_SAMPLES]
 
 
-def _train_until(backup_dir: Path, step: int) -> None:
-    import time
-
-    import keras
-
-    from helpers.kit.models import digits_mlp
-
-    class PauseAt(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            if int(self.model.optimizer.iterations) == step:
-                print(f"{PAUSED} {step}", flush=True)
-                time.sleep(600)  # the parent kills us here
-
-    x, y = _digits()
-    model = digits_mlp()
-    backup = keras.callbacks.BackupAndRestore(
-        backup_dir, save_freq=SAVE_FREQ, double_checkpoint=True
-    )
-    model.fit(
-        x,
-        y,
-        epochs=EPOCHS,
-        batch_size=BATCH_SIZE,
-        shuffle=False,
-        callbacks=[backup, PauseAt()],
-        verbose=0,
-    )
-
-
-def _train(weights_out: Path) -> None:
-    from helpers.kit.models import digits_mlp
-
-    x, y = _digits()
-    model = digits_mlp()
-    model.fit(x, y, epochs=EPOCHS, batch_size=BATCH_SIZE, shuffle=False, verbose=0)
-    model.save_weights(weights_out)
-
-
-def _resume(backup_dir: Path, weights_out: Path) -> None:
-    from helpers.kit.models import digits_mlp
-
-    x, y = _digits()
-    model = resume_from_backup(digits_mlp(), x, y, backup_dir, epochs=EPOCHS, batch_size=BATCH_SIZE)
-    model.save_weights(weights_out)
-    print(f"resumed at step {int(model.optimizer.iterations)}; weights saved")
-
-
 def async_variables() -> list:
     """The variables the ``async-then-die`` child saves (16 MiB of float32 in all)."""
     import tensorflow as tf
 
     return [tf.Variable(tf.zeros(ASYNC_SHAPE), name=f"w{i}") for i in range(ASYNC_VARIABLES)]
-
-
-def _async_then_die(folder: Path) -> None:
-    import tensorflow as tf
-
-    variables = async_variables()
-    checkpoint = tf.train.Checkpoint(variables=variables)
-    manager = tf.train.CheckpointManager(checkpoint, folder, max_to_keep=3)
-    background = tf.train.CheckpointOptions(enable_async=True)
-    for variable in variables:
-        variable.assign(tf.fill(ASYNC_SHAPE, ASYNC_VALUES[0]))
-    manager.save(options=background)
-    checkpoint.sync()  # the first save is complete on disk
-    for variable in variables:
-        variable.assign(tf.fill(ASYNC_SHAPE, ASYNC_VALUES[1]))
-    manager.save(options=background)  # returns at once; the write goes on in a thread
-    os.kill(os.getpid(), signal.SIGKILL)  # dies before checkpoint.sync()
-
-
-def _async_until_written(folder: Path) -> None:
-    import time
-
-    import tensorflow as tf
-
-    variables = async_variables()
-    checkpoint = tf.train.Checkpoint(variables=variables)
-    manager = tf.train.CheckpointManager(checkpoint, folder, max_to_keep=3)
-    for variable in variables:
-        variable.assign(tf.fill(ASYNC_SHAPE, ASYNC_VALUES[0]))
-    manager.save(options=tf.train.CheckpointOptions(enable_async=True))
-    checkpoint.sync()  # the first save is complete on disk and recorded
-
-    def hold(save_path: str) -> None:
-        # Write callbacks run in the background thread after the files are written; the
-        # manager's own callback, which records the save, runs after the ones given here.
-        print(f"{WRITTEN} {Path(save_path).name}", flush=True)
-        time.sleep(600)  # the parent kills us here
-
-    for variable in variables:
-        variable.assign(tf.fill(ASYNC_SHAPE, ASYNC_VALUES[1]))
-    held = tf.train.CheckpointOptions(enable_async=True, experimental_write_callbacks=[hold])
-    manager.save(options=held)  # returns at once; the write goes on in a thread
-    time.sleep(600)
-
-
-def _load_vocabulary(model_path: Path, words: Sequence[str]) -> None:
-    import keras
-
-    from helpers.stateful_layers import WordEmbedding
-
-    model = keras.models.load_model(model_path)
-    (layer,) = [layer for layer in model.layers if isinstance(layer, WordEmbedding)]
-    scores = model.predict(layer.encode(words)[None, :], verbose=0)
-    print(json.dumps({"vocabulary": layer.vocabulary, "scores": scores.tolist()}))
-
-
-def main(arguments: Sequence[str] | None = None) -> int:
-    """Command line for the notebook's child processes (see the module docstring)."""
-    arguments = list(sys.argv[1:] if arguments is None else arguments)
-    commands = {
-        "train-until": lambda rest: _train_until(Path(rest[0]), int(rest[1])),
-        "train": lambda rest: _train(Path(rest[0])),
-        "resume": lambda rest: _resume(Path(rest[0]), Path(rest[1])),
-        "async-then-die": lambda rest: _async_then_die(Path(rest[0])),
-        "async-until-written": lambda rest: _async_until_written(Path(rest[0])),
-        "load-vocabulary": lambda rest: _load_vocabulary(Path(rest[0]), rest[1:]),
-    }
-    if not arguments or arguments[0] not in commands:
-        raise SystemExit(f"usage: python -m helpers.long_runs {{{','.join(commands)}}} ...")
-    from helpers.kit.setup import quiet_tensorflow, seed_everything
-
-    quiet_tensorflow()
-    seed_everything()  # op determinism and one thread, exactly as in the notebook
-    commands[arguments[0]](arguments[1:])
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,22 +1,19 @@
 """Training that saves as it goes (written out in notebook 04): interrupt a ``fit``, resume.
 
-``python -m helpers.training BACKUP_DIR MODEL_OUT [--dropout R] [--seed-state]
-[--interrupt-after N]`` trains the kit's digits MLP (``helpers.kit.models.digits_mlp``) with
-``keras.callbacks.BackupAndRestore`` in its own process, the way a training job on a machine
-that can crash would run. With
-``--interrupt-after N`` a callback raises :class:`TrainingInterrupted` at the end of epoch N,
-after the backup of that epoch is written, and the process exits with status
-:data:`INTERRUPTED_EXIT`. Run it again without the flag and it resumes from the backup and
-saves the finished model to ``MODEL_OUT`` (a ``.keras`` file).
+:func:`run_in_child` runs :func:`train` (the kit's digits MLP, ``helpers.kit.models.digits_mlp``,
+with ``keras.callbacks.BackupAndRestore``) in its own process, the way a training job on a
+machine that can crash would run: ``python -m helpers.kit.child train-with-backup BACKUP_DIR
+MODEL_OUT [--dropout R] [--seed-state] [--interrupt-after N]``. With ``--interrupt-after N`` a
+callback raises :class:`TrainingInterrupted` at the end of epoch N, after the backup of that
+epoch is written, and the process exits with status :data:`INTERRUPTED_EXIT`. Run it again
+without the flag and it resumes from the backup and saves the finished model to ``MODEL_OUT``
+(a ``.keras`` file).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,6 +21,7 @@ import keras
 import numpy as np
 
 from helpers.errors import ArtifactError, ArtifactNotFoundError
+from helpers.kit import runner
 from helpers.kit.data import Digits, load_digits
 from helpers.kit.models import BATCH_SIZE, digits_mlp
 
@@ -135,22 +133,23 @@ def run_in_child(
     seed_state: bool = False,
     interrupt_after: int | None = None,
     timeout: float = 300,
-) -> subprocess.CompletedProcess[str]:
-    """Run :func:`train` in a fresh Python process (``python -m helpers.training ...``).
+) -> runner.Result:
+    """Run :func:`train` in a fresh Python process (the ``train-with-backup`` child task).
 
     Returns the finished process (its ``returncode`` is :data:`INTERRUPTED_EXIT` after an
     interruption); raises :class:`~helpers.errors.ArtifactError` if it failed otherwise.
     """
-    command = [sys.executable, "-m", "helpers.training", str(backup_dir), str(model_out)]
-    if dropout:
-        command += ["--dropout", str(dropout)]
-    if seed_state:
-        command.append("--seed-state")
-    if interrupt_after is not None:
-        command += ["--interrupt-after", str(interrupt_after)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-    if result.returncode not in (0, INTERRUPTED_EXIT):
-        raise ArtifactError(backup_dir, f"training process failed:\n{result.stderr}")
+    options = [
+        *(["--dropout", dropout] if dropout else []),
+        *(["--seed-state"] if seed_state else []),
+        *(["--interrupt-after", interrupt_after] if interrupt_after is not None else []),
+    ]
+    spec = runner.Spec(
+        task="train-with-backup", args=[backup_dir, model_out, *options], timeout=timeout
+    )
+    result = runner.run(spec, check=False)
+    if result.timed_out or result.returncode not in (0, INTERRUPTED_EXIT):
+        raise ArtifactError(backup_dir, f"training process failed: {result.failure()}")
     return result
 
 
@@ -185,36 +184,3 @@ def prune_checkpoints(
     for path in doomed:
         path.unlink()
     return doomed
-
-
-def main(arguments: Sequence[str] | None = None) -> int:
-    """Command line: train (or resume) with a backup folder; save the finished model."""
-    parser = argparse.ArgumentParser(prog="python -m helpers.training", description=__doc__)
-    parser.add_argument("backup_dir", type=Path)
-    parser.add_argument("model_out", type=Path)
-    parser.add_argument("--dropout", type=float, default=0.0)
-    parser.add_argument("--seed-state", action="store_true")
-    parser.add_argument("--interrupt-after", type=int, default=None)
-    options = parser.parse_args(arguments)
-
-    from helpers.kit.setup import quiet_tensorflow, seed_everything
-
-    quiet_tensorflow()
-    seed_everything(SEED)  # op determinism and one thread, exactly as in the notebook
-    try:
-        model = train(
-            options.backup_dir,
-            dropout=options.dropout,
-            seed_state=options.seed_state,
-            interrupt_after=options.interrupt_after,
-        )
-    except TrainingInterrupted as error:
-        print(f"TrainingInterrupted: {error}")
-        return INTERRUPTED_EXIT
-    model.save(options.model_out)
-    print(f"finished {EPOCHS} epochs; model saved")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -420,4 +420,4 @@ def test_fit_error_explains_the_known_failure() -> None:
 def test_worker_refuses_to_run_without_tf_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(RuntimeError, match="TF_CONFIG is not set"):
-        worker.main(["--job-dir", "unused"])
+        worker.main(job_dir=Path("unused"))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
+
+from helpers.kit import runner
 
 
 def _script(name: str) -> str:
@@ -20,20 +20,8 @@ def _script(name: str) -> str:
 def saved_model_cli(*args: str, timeout: float = 300) -> str:
     """Run ``saved_model_cli ARGS`` and return its standard output, with plain line endings.
 
-    Raises ``RuntimeError`` carrying the tool's error output when it fails.
+    Raises :class:`~helpers.kit.runner.ChildFailed` (a ``RuntimeError``) naming the command and
+    quoting the end of the tool's error output when it fails.
     """
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0")
-    result = subprocess.run(
-        [_script("saved_model_cli"), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"saved_model_cli {' '.join(args)} failed (exit {result.returncode}):\n"
-            + result.stderr.strip()[-2000:]
-        )
-    return result.stdout.replace("\r\n", "\n").strip()
+    spec = runner.Spec(command=[_script("saved_model_cli"), *args], timeout=timeout)
+    return runner.run(spec).stdout.strip()

@@ -1,9 +1,10 @@
 """Start, watch and stop a small multi-worker TensorFlow job on this machine, safely.
 
-Every worker is a ``python -m helpers.kit.distributed_worker`` child process with its own
-``TF_CONFIG``, naming ``127.0.0.1`` ports the operating system reports free. Each child's
-output goes to a log file, every wait has a time limit, and :func:`run_cluster` kills whatever
-is still running when it leaves, even on an error.
+Every worker is a child process (:mod:`helpers.kit.distributed_worker`, the
+``distributed-worker`` task of :mod:`helpers.kit.child`) with its own ``TF_CONFIG``, naming
+``127.0.0.1`` ports the operating system reports free. Each child's output goes to a log file,
+every wait has a time limit, and :func:`run_cluster` kills whatever is still running when it
+leaves, even on an error.
 
 TensorFlow's gRPC server binds its port on *every* interface, whatever ``TF_CONFIG`` says. So
 on Linux the workers run inside a private network namespace whose only interface is loopback
@@ -23,7 +24,6 @@ import select
 import shutil
 import socket
 import struct
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from helpers.errors import ArtifactError
-from helpers.kit import paths
+from helpers.kit import paths, runner
 
 LOOPBACK = "127.0.0.1"
-WORKER_MODULE = "helpers.kit.distributed_worker"
+WORKER_TASK = "distributed-worker"  # helpers.kit.distributed_worker.main
 
 
 class WorkerError(ArtifactError):
@@ -99,7 +99,7 @@ class Namespace:
     since process IDs are shared (there is no PID namespace).
     """
 
-    holder: subprocess.Popen[bytes]
+    holder: runner.Child
 
     @property
     def pid(self) -> int:
@@ -125,7 +125,7 @@ class Namespace:
             self.holder.stdin.close()
         try:
             return self.holder.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
+        except runner.TimeoutExpired:
             self.holder.kill()
             return self.holder.wait(timeout=grace)
 
@@ -142,23 +142,20 @@ def open_namespace(*, timeout: float = 10.0, lifetime: float = 3600.0) -> Namesp
     for tool in ("unshare", "nsenter"):
         if shutil.which(tool) is None:
             raise IsolationError(f"no {tool!r} program (util-linux) on PATH")
-    argv = ["unshare", "--user", "--map-root-user", "--net", "--"]
-    argv += [sys.executable, "-m", __name__, "--hold-namespace", str(lifetime)]
-    holder = subprocess.Popen(
-        argv,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    spec = runner.Spec(
+        task="hold-namespace",
+        args=[lifetime],
+        wrapper=["unshare", "--user", "--map-root-user", "--net", "--"],
         cwd=paths.repo_root(),
     )
+    holder = runner.start(spec, stdin=True)
     namespace = Namespace(holder)
-    assert holder.stdout is not None
+    assert holder.stdout is not None and holder.stderr is not None
     ready, _, _ = select.select([holder.stdout], [], [], timeout)
-    line = holder.stdout.readline().decode(errors="replace").strip() if ready else ""
+    line = holder.stdout.readline().strip() if ready else ""
     if line != _READY:
         namespace.close(grace=1.0)
-        assert holder.stderr is not None
-        error = holder.stderr.read().decode(errors="replace").strip().splitlines()
+        error = holder.stderr.read().strip().splitlines()
         why = error[-1] if error else f"no answer within {timeout:.0f} s"
         raise IsolationError(f"could not create a private network namespace: {why}")
     return namespace
@@ -217,7 +214,7 @@ class Worker:
     """One started worker process, its index in the cluster and the file holding its output."""
 
     index: int
-    process: subprocess.Popen[bytes]
+    process: runner.Child
     log: Path
     address: str  # host:port from the cluster spec
     namespace: Namespace | None = None  # the private network namespace it runs in, if any
@@ -244,27 +241,28 @@ def start_worker(
     args: Sequence[str],
     log: Path,
     *,
-    module: str = WORKER_MODULE,
+    module: str | None = None,
     namespace: Namespace | None = None,
 ) -> Worker:
-    """Start worker ``index`` of ``cluster``: ``python -m <module> ARGS`` with its ``TF_CONFIG``.
+    """Start worker ``index`` of ``cluster`` with its ``TF_CONFIG``: the kit's worker task with
+    ``ARGS`` (:mod:`helpers.kit.distributed_worker`), or ``python -m <module> ARGS``.
 
-    Its standard output and error go to ``log``; it runs from the kit's top folder so that
-    ``python -m helpers.kit.distributed_worker`` finds the package; inside ``namespace`` if given.
+    Its standard output and error go to ``log``; it runs from the kit's top folder (where the
+    package is); inside ``namespace`` if given.
     """
     log.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, TF_CONFIG=tf_config(cluster, index))
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    argv = [sys.executable, "-m", module, *args]
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            namespace.command(argv) if namespace else argv,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            cwd=paths.repo_root(),
-            env=env,
-        )
+    spec = runner.Spec(
+        task=WORKER_TASK if module is None else None,
+        module=module,
+        args=args,
+        env={
+            "TF_CONFIG": tf_config(cluster, index),
+            "PYTHONUNBUFFERED": os.environ.get("PYTHONUNBUFFERED", "1"),
+        },
+        cwd=paths.repo_root(),
+        wrapper=namespace.command([]) if namespace else (),
+    )
+    process = runner.start(spec, log=log)
     return Worker(index, process, log, cluster["worker"][index], namespace)
 
 
@@ -273,16 +271,10 @@ def stop(worker: Worker, *, grace: float = 5.0, hard: bool = False) -> int:
 
     Returns its exit code (negative: the number of the signal that ended it).
     """
-    if worker.running():
-        if hard:
-            worker.process.kill()
-        else:
-            worker.process.terminate()
-            try:
-                return worker.process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                worker.process.kill()
-    return worker.process.wait(timeout=grace)
+    if hard:
+        worker.process.kill()  # nothing if it has already ended
+        return worker.process.wait(timeout=grace)
+    return worker.process.stop(grace)
 
 
 def wait_all(workers: Sequence[Worker], *, timeout: float) -> dict[int, int]:
@@ -296,7 +288,7 @@ def wait_all(workers: Sequence[Worker], *, timeout: float) -> dict[int, int]:
     for worker in workers:
         try:
             codes[worker.index] = worker.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+        except runner.TimeoutExpired:
             raise WorkerError(
                 worker.log, f"worker {worker.index} still running after {timeout:.0f} s"
             ) from None
@@ -341,7 +333,7 @@ def run_cluster(
     log_dir: Path,
     *,
     name: str = "run",
-    module: str = WORKER_MODULE,
+    module: str | None = None,
     isolate: bool | None = None,
 ) -> Iterator[list[Worker]]:
     """Start ``count`` workers on fresh loopback ports; kill any still running on exit.
@@ -490,9 +482,3 @@ __all__ = [
     "wait_all",
     "wait_until",
 ]
-
-
-if __name__ == "__main__":  # the namespace holder (see _hold_namespace)
-    if sys.argv[1:2] != ["--hold-namespace"] or len(sys.argv) != 3:
-        sys.exit("usage: python -m helpers.kit.distributed --hold-namespace SECONDS")
-    _hold_namespace(float(sys.argv[2]))

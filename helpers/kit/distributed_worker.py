@@ -1,4 +1,4 @@
-"""One worker of notebook 08's multi-worker job: ``python -m helpers.kit.distributed_worker ...``.
+"""One worker of notebook 08's multi-worker job: ``python -m helpers.kit.child distributed-worker``.
 
 It reads its role from ``TF_CONFIG`` (set by :mod:`helpers.kit.distributed`), trains the kit's
 digits MLP under ``tf.distribute.MultiWorkerMirroredStrategy`` in a custom loop (Keras 3.15's
@@ -9,24 +9,23 @@ paths; every other worker writes the same files to a temporary folder of its own
 
 Every run is bounded: a watchdog ends the process with exit code :data:`TIMEOUT_EXIT` after
 ``--timeout`` seconds, whatever it is doing (for example waiting on a peer that died).
+:func:`main`'s parameters are the worker's options (``--job-dir DIR --epochs 4 ...``).
 It prints short status lines (``worker 1: ...``) and, last, one ``RESULT {json}`` line.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import shutil
-import sys
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import keras  # ``-m`` imported the package ``helpers`` first: TF's log variables are set
+import keras  # the package ``helpers`` was imported first: TF's log variables are set
 import tensorflow as tf
 
 import helpers
@@ -77,26 +76,20 @@ def _watchdog(seconds: float, say: Any) -> None:
     timer.start()
 
 
-def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--job-dir", type=Path, required=True, help="shared job folder")
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument(
-        "--pause-after-epoch",
-        type=int,
-        default=0,
-        help="non-chief only: after this epoch's backup exists, write a marker file and wait "
-        "(to be killed by the launcher); 0 means never",
-    )
-    parser.add_argument(
-        "--show-fit-error", action="store_true", help="first try model.fit and report its error"
-    )
-    parser.add_argument("--timeout", type=float, default=120.0, help="hard limit, seconds")
-    return parser.parse_args(argv)
+def main(
+    *,
+    job_dir: Path,
+    epochs: int = 4,
+    pause_after_epoch: int = 0,
+    show_fit_error: bool = False,
+    timeout: float = 120.0,
+) -> int:
+    """Train (or resume) in the shared ``job_dir``; print ``RESULT {json}`` last.
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parse(argv)
+    ``pause_after_epoch`` (non-chief only): after this epoch's backup exists, write a marker
+    file and wait, to be killed by the launcher; 0 means never. ``show_fit_error``: first try
+    ``model.fit`` and report its error. ``timeout``: the hard limit, in seconds.
+    """
     if "TF_CONFIG" not in os.environ:
         raise RuntimeError("TF_CONFIG is not set: start workers with helpers.kit.distributed")
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
@@ -104,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def say(message: str) -> None:
         print(f"worker {index}: {message}", flush=True)
 
-    _watchdog(args.timeout, say)
+    _watchdog(timeout, say)
     helpers.kit.setup.quiet_tensorflow()
     helpers.kit.setup.seed_everything()
 
@@ -119,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model = helpers.kit.models.digits_mlp()
         model.optimizer.build(model.trainable_variables)
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    if args.show_fit_error:
+    if show_fit_error:
         say("model.fit " + fit_error(model, dataset))
 
     # The backup: a checkpoint of model, optimizer and epoch counter after every epoch.
@@ -127,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(epoch.numpy())
 
     checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch)
-    backup_dir = chief_paths(args.job_dir)["backup"]
+    backup_dir = chief_paths(job_dir)["backup"]
     write_dir = write_path(backup_dir, task_type, task_id)
     manager = tf.train.CheckpointManager(checkpoint, write_dir, max_to_keep=1)
     latest = tf.train.latest_checkpoint(backup_dir)  # every worker reads the chief's backup
@@ -140,17 +133,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     train_epoch = make_train_epoch(strategy, model)
     distributed = strategy.experimental_distribute_dataset(dataset)
     losses = []
-    while done() < args.epochs:
+    while done() < epochs:
         losses.append(train_epoch(distributed))
         epoch.assign_add(1)
         manager.save(checkpoint_number=done())  # every worker saves: it may need them all
         if not chief:
             shutil.rmtree(write_dir.parent)
         say(f"epoch {done()} done, backup saved")
-        if not chief and done() == args.pause_after_epoch:
-            pause(args.job_dir, backup_dir, done(), say)
+        if not chief and done() == pause_after_epoch:
+            pause(job_dir, backup_dir, done(), say)
 
-    model_path = write_path(chief_paths(args.job_dir)["model"], task_type, task_id)
+    model_path = write_path(chief_paths(job_dir)["model"], task_type, task_id)
     model_path.parent.mkdir(parents=True, exist_ok=True)
     model.save(model_path)
     if chief:
@@ -162,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     result = {
         "index": index,
-        "epochs_run": list(range(args.epochs - len(losses) + 1, args.epochs + 1)),
+        "epochs_run": list(range(epochs - len(losses) + 1, epochs + 1)),
         "losses": losses,
         "weights_sha256": weights_digest(model.get_weights()),
     }
@@ -259,7 +252,3 @@ def parse_result(log_text: str) -> dict[str, Any]:
         if line.startswith(RESULT_PREFIX):
             return json.loads(line[len(RESULT_PREFIX) :])
     raise ValueError("no RESULT line: the worker did not finish")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

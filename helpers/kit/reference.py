@@ -1,7 +1,8 @@
 """The kit's reference model: notebook 01's digits MLP, trained once and cached.
 
 Notebooks that need a trained model (reload, formats, ...) call :func:`reference_model`.
-The first call trains it in a child process (``python -m helpers.kit.reference``), so the calling
+The first call trains it in a child process (the ``build-reference`` task of
+:mod:`helpers.kit.child`, :func:`build` here), so the calling
 notebook's random state and Keras's layer-name counters are the same whether or not the cache
 existed; later calls reuse ``artifacts/cache/``. The cache folder is written under a temporary
 name and renamed when complete, so a crash or two notebooks building at once never leave a
@@ -13,14 +14,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from helpers.artifacts import is_complete_savedmodel
 from helpers.errors import ArtifactError
-from helpers.kit import paths
+from helpers.kit import paths, runner
 
 MANIFEST = "reference.json"
 
@@ -66,7 +66,7 @@ def _is_complete(folder: Path) -> bool:
     return (
         (folder / MANIFEST).is_file()
         and (folder / "digits_mlp.keras").is_file()
-        and paths.is_complete_savedmodel(folder / "export")
+        and is_complete_savedmodel(folder / "export")
     )
 
 
@@ -87,15 +87,11 @@ def reference_model(timeout: float = 600) -> ReferenceModel:
     if not _is_complete(folder):
         shutil.rmtree(folder, ignore_errors=True)  # a damaged cache is rebuilt, not trusted
         folder.parent.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(
-            [sys.executable, "-m", "helpers.kit.reference", str(folder)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
+        result = runner.run(
+            runner.Spec(task="build-reference", args=[folder], timeout=timeout), check=False
         )
-        if result.returncode != 0 or not _is_complete(folder):
-            raise ArtifactError(folder, f"building the reference model failed:\n{result.stderr}")
+        if not result.ok or not _is_complete(folder):
+            raise ArtifactError(folder, f"building the reference model failed: {result.failure()}")
     return _load(folder)
 
 
@@ -126,7 +122,3 @@ def build(folder: Path) -> None:
                 raise
     finally:
         shutil.rmtree(building, ignore_errors=True)
-
-
-if __name__ == "__main__":
-    build(Path(sys.argv[1]))

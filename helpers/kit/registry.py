@@ -7,13 +7,10 @@ wrote (database tables, files), with errors that name the path or URL and the pr
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import socket
 import sqlite3
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.errors import ArtifactError, ArtifactNotFoundError
+from helpers.kit import runner
 
 LOOPBACK = "127.0.0.1"
 
@@ -37,17 +35,15 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start(command: Sequence[str], log: str | os.PathLike[str], env: Mapping[str, str]) -> Any:
-    """Start ``command`` in its own process group, its stdout and stderr going to ``log``."""
-    with open(log, "wb") as out:
-        return subprocess.Popen(
-            list(command),
-            env=dict(env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+def start(
+    command: Sequence[str], log: str | os.PathLike[str], env: Mapping[str, str]
+) -> runner.Child:
+    """Start ``command`` in its own process group, its stdout and stderr going to ``log``.
+
+    ``env`` is its whole environment (with TensorFlow's log variables, :mod:`helpers.kit.runner`).
+    """
+    spec = runner.Spec(command=list(command), env=dict(env), inherit_env=False)
+    return runner.start(spec, log=log, own_group=True)
 
 
 def _tail(log: str | os.PathLike[str], lines: int = 15) -> str:
@@ -87,38 +83,17 @@ def wait_until_ready(
         time.sleep(0.5)
 
 
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # a process we may not signal still holds the id
-        return True
-    return True
-
-
-def stop(process: Any, timeout: float = 30) -> int:
+def stop(process: runner.Child, timeout: float = 30) -> int:
     """Stop a process started by :func:`start` and every process of its group; its exit code.
 
     SIGTERM to the group, then SIGKILL to what is left after ``timeout``. Returns only when no
     process of the group is left: a server's worker (uvicorn under ``mlflow models serve``) can
     outlive its parent by a moment and keep answering.
     """
-    group = process.pid  # start() made it a group leader
-    with contextlib.suppress(ProcessLookupError):  # it may have ended already
-        os.killpg(group, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    killed = False
-    while True:
-        if process.poll() is not None and not _group_alive(group):
-            return int(process.returncode)
-        if time.monotonic() > deadline and not killed:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(group, signal.SIGKILL)
-            killed, deadline = True, time.monotonic() + timeout
-        elif time.monotonic() > deadline:
-            raise ServerError(f"process group {group} did not end after SIGKILL")
-        time.sleep(0.1)
+    try:
+        return process.stop(grace=timeout)
+    except runner.ChildFailed as error:
+        raise ServerError(f"process group {process.pid} did not end after SIGKILL") from error
 
 
 def post_json(url: str, body: Any, timeout: float = 120) -> tuple[int, Any]:

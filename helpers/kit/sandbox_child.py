@@ -1,17 +1,16 @@
 """The child side of :func:`helpers.kit.sandbox.load_in_sandbox` (kit-internal machinery).
 
-Run by nsjail as ``python -m helpers.kit.sandbox_child /sandbox/in/spec.json``: the namespaces,
-mounts, seccomp filter and limits are already in place (:mod:`helpers.kit.sandbox`). It loads the
-model, calls it once, and writes every output to ``outputs.npz`` (strings as ``bytes``
-arrays, nothing pickled) and ``result.json`` into the result folder. Every failure ends up in
-``result.json`` as ``ErrorType: message``.
+Run by nsjail as ``python -m helpers.kit.child load-in-sandbox /sandbox/in/spec.json``: the
+namespaces, mounts, seccomp filter and limits are already in place (:mod:`helpers.kit.sandbox`).
+It loads the model, calls it once, and writes every output to ``outputs.npz`` (strings as
+``bytes`` arrays, nothing pickled) and ``result.json`` into the result folder. Every failure
+ends up in ``result.json`` as ``ErrorType: message``.
 """
 
 from __future__ import annotations
 
 import json
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +86,3 @@ def main(spec_path: str) -> int:
         result["error"] = describe(error)
     (results / "result.json").write_text(json.dumps(result))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
