@@ -8,7 +8,7 @@ error from deep inside the loader.
 
 :func:`load_tflite` and :func:`load_onnx` do the same for deployment files: after cheap checks
 (missing, a folder, empty, the wrong magic bytes), the file is opened and run once on zeros in
-a child process (``python -m helpers.loading probe KIND PATH``), so a runtime that aborts on a
+a child process (the ``probe`` task of :mod:`helpers.kit.child`), so a runtime that aborts on a
 malformed file takes down the child, not the caller; only then is it opened here.
 """
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from helpers.inspection import (
     require_savedmodel,
     savedmodel_signatures,
 )
+from helpers.kit import runner
 
 VARIABLES_PREFIX = Path("variables") / "variables"
 _SHARD = re.compile(r"^variables\.data-(\d{5})-of-(\d{5})$")
@@ -230,23 +230,17 @@ def _run_on_zeros(kind: str, runtime: Any) -> None:
 
 
 def _probe_command(kind: str, path: Path) -> list[str]:
-    return [sys.executable, "-m", "helpers.loading", "probe", kind, str(path)]
+    return runner.argv(runner.Spec(task="probe", args=[kind, path]))
 
 
 def _probe_in_child(kind: str, path: Path) -> None:
     """Open and run ``path`` once in a child process; raise if it fails or crashes there."""
-    try:
-        result = subprocess.run(
-            _probe_command(kind, path),
-            capture_output=True,
-            text=True,
-            timeout=PROBE_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as error:
+    spec = runner.Spec(command=_probe_command(kind, path), timeout=PROBE_TIMEOUT_S)
+    result = runner.run(spec, check=False)
+    if result.timed_out:
         raise NotADeploymentModelError(
             path, f"{RUNTIMES[kind]} did not open it within {PROBE_TIMEOUT_S:.0f} s (hang?)"
-        ) from error
+        )
     if result.returncode < 0:
         name = signal.Signals(-result.returncode).name
         raise RuntimeCrashError(
@@ -307,9 +301,3 @@ def _probe_main(kind: str, path: str) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     return 0
-
-
-if __name__ == "__main__":
-    if len(sys.argv) != 4 or sys.argv[1] != "probe" or sys.argv[2] not in RUNTIMES:
-        sys.exit("usage: python -m helpers.loading probe {tflite,onnx} PATH")
-    sys.exit(_probe_main(sys.argv[2], sys.argv[3]))

@@ -15,8 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from helpers.errors import ArtifactError, ArtifactNotFoundError
 
 if TYPE_CHECKING:
@@ -89,19 +87,6 @@ def interpreter(
     return runner
 
 
-def run_serving_default(model_path: str, inputs_path: str, outputs_path: str) -> str:
-    """Run a ``.tflite`` file's ``serving_default`` on a ``.npy`` input; save the first output.
-
-    Returns which of TensorFlow and Keras the process had imported by then (for
-    ``python -m helpers.tflite``, the check that LiteRT needs neither).
-    """
-    runner = interpreter(model_path).get_signature_runner("serving_default")
-    (key,) = runner.get_input_details()
-    outputs = runner(**{key: np.load(inputs_path)})
-    np.save(outputs_path, outputs[sorted(outputs)[0]])
-    return frameworks_imported()
-
-
 def frameworks_imported() -> str:
     """Which of TensorFlow and Keras this process has imported, e.g. for a child that runs a
     deployment file and must show it needed neither."""
@@ -109,9 +94,3 @@ def frameworks_imported() -> str:
         f"{name}: {'imported' if name in sys.modules else 'not imported'}"
         for name in ("tensorflow", "keras")
     )
-
-
-if __name__ == "__main__":
-    if len(sys.argv) != 4:
-        sys.exit("usage: python -m helpers.tflite MODEL.tflite INPUTS.npy OUTPUTS.npy")
-    print(run_serving_default(*sys.argv[1:]))
