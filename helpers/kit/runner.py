@@ -124,7 +124,10 @@ class Result:
         if self.timed_out:
             what = f"timed out after {self.spec.timeout:g} s and was killed"
         elif self.returncode < 0:
-            what = f"was killed by {signal.Signals(-self.returncode).name}"
+            try:
+                what = f"was killed by {signal.Signals(-self.returncode).name}"
+            except ValueError:  # a signal number Python has no name for
+                what = f"was killed by signal {-self.returncode}"
         else:
             what = f"failed with exit status {self.returncode}"
         tail = self.stderr_tail()
