@@ -5,11 +5,17 @@ A save writes into a temporary sibling folder (``base/.tmp-<pid>-<random>``), ad
 folder to disk, and only then renames the folder to the next free number. A reader resolving
 "latest" sees either the old versions or the new, complete one; never half of it.
 
-A load checks, before TensorFlow or Keras reads a byte: the manifest, the folder's structure and
-(for a SavedModel) the signatures parsed from ``saved_model.pb``; then loads inside a guard that
-turns library errors into :class:`CorruptArtifactError`; then compares inputs, outputs and
-variables with what the caller expects, and re-runs the probe. Every failure is an
-:class:`~helpers.errors.ArtifactError` naming the path and the problem.
+A load checks, before TensorFlow or Keras reads a byte: the manifest (:mod:`helpers.integrity`),
+the folder's files (:mod:`helpers.inspection`, the same structural checks every loader of the kit
+runs) and, for a SavedModel, the signatures parsed from ``saved_model.pb``; then loads inside a
+guard that turns library errors into :class:`~helpers.errors.CorruptArtifactError`; then
+compares inputs, outputs and variables with what the caller expects, and re-runs the probe.
+Every failure is an :class:`~helpers.errors.ArtifactError` naming the path and the problem.
+
+Two rules answer "which version is the latest?", one per layout: :func:`latest_published_version`
+(the highest numbered folder with a manifest: versions this module wrote) and
+:func:`latest_complete_savedmodel` (the highest numbered folder holding a complete SavedModel:
+versions exported straight into numbered folders, notebook 01's layout).
 """
 
 from __future__ import annotations
@@ -27,15 +33,16 @@ from typing import Any
 
 import numpy as np
 
+from helpers import inspection
 from helpers.errors import (
     ArtifactError,
+    ArtifactMismatchError,
     ArtifactNotFoundError,
-    IncompleteVersionError,
-    NotAKerasArchiveError,
-    NotASavedModelError,
+    CorruptArtifactError,
+    IncompleteArtifactError,
+    describe,
 )
 from helpers.integrity import MANIFEST_NAME, verify_manifest, write_manifest
-from helpers.kit import paths
 
 TEMP_PREFIX = ".tmp-"
 PROBE_NAME = "probe.npz"
@@ -54,14 +61,6 @@ SAVE_STEPS = (
 )
 
 StepHook = Callable[[str], None]
-
-
-class CorruptArtifactError(ArtifactError):
-    """TensorFlow or Keras refused to read the artifact (damaged, truncated or unsafe)."""
-
-
-class ArtifactMismatchError(ArtifactError):
-    """The artifact loads, but it is not the model expected (inputs, outputs, variables, probe)."""
 
 
 # --- flushing to disk -----------------------------------------------------------------------
@@ -151,6 +150,61 @@ def _check(path: Path, what: str, found: object, expected: object) -> None:
         )
 
 
+# --- numbered version folders --------------------------------------------------------------
+
+
+def version_dirs(base: str | os.PathLike[str]) -> list[tuple[int, Path]]:
+    """The numbered children ``base/1``, ``base/2``... as ``(number, path)``, lowest first."""
+    base = Path(base)
+    if not base.is_dir():
+        return []
+    found = [
+        (int(child.name), child)
+        for child in base.iterdir()
+        if child.is_dir() and child.name.isdigit() and child.name.isascii()
+    ]
+    return sorted(found)
+
+
+def next_version_dir(base: str | os.PathLike[str]) -> Path:
+    """``base/N`` where N is one more than the highest existing number, complete or not."""
+    existing = version_dirs(base)
+    number = existing[-1][0] + 1 if existing else 1
+    return Path(base) / str(number)
+
+
+def is_complete_savedmodel(path: str | os.PathLike[str]) -> bool:
+    """True if :func:`helpers.inspection.inspect_savedmodel` finds every file a SavedModel
+    needs in ``path`` (a non-empty ``saved_model.pb``, the variables index and its shards)."""
+    try:
+        inspection.inspect_savedmodel(path)
+    except ArtifactError:
+        return False
+    return True
+
+
+def latest_complete_savedmodel(base: str | os.PathLike[str]) -> Path:
+    """The highest-numbered *complete* SavedModel version under ``base`` (notebook 01's layout).
+
+    Folders that are not plain numbers (``.tmp-3``, ``3.partial``) are never versions; numbered
+    folders that are incomplete (being written, or left by a crash) are skipped. For versions
+    written by :func:`save_version`, see :func:`latest_published_version`.
+    """
+    base = Path(base)
+    if not base.exists():
+        raise ArtifactNotFoundError(base, "no such folder of model versions")
+    if not base.is_dir():
+        raise IncompleteArtifactError(base, "is a file, not a folder of numbered versions")
+    versions = version_dirs(base)
+    for _, folder in reversed(versions):
+        if is_complete_savedmodel(folder):
+            return folder
+    if versions:
+        skipped = ", ".join(folder.name for _, folder in versions)
+        raise IncompleteArtifactError(base, f"no complete version (incomplete: {skipped})")
+    raise IncompleteArtifactError(base, "no numbered version folders (expected 1, 2, ...)")
+
+
 # --- saving ---------------------------------------------------------------------------------
 
 
@@ -171,7 +225,7 @@ def publish(temp: Path, base: str | os.PathLike[str], on_step: StepHook | None =
     sync_tree(temp)  # every file's data and every folder's entries are on the disk
     step("files-synced")
     while True:
-        target = paths.next_version_dir(base)
+        target = next_version_dir(base)
         step("before-rename")
         try:
             os.rename(temp, target)  # atomic; refuses a non-empty target: another's version
@@ -217,7 +271,7 @@ def _probe(model: Any, inputs: Any) -> tuple[Any, Any]:
     return inputs, model.predict(inputs, verbose=0)
 
 
-def export_version(
+def export_savedmodel_version(
     model: Any,
     base: str | os.PathLike[str],
     *,
@@ -268,19 +322,21 @@ def published_versions(base: str | os.PathLike[str]) -> list[tuple[int, Path]]:
     """Numbered folders under ``base`` that carry a manifest (a finished save), lowest first."""
     return [
         (number, folder)
-        for number, folder in paths.version_dirs(base)
+        for number, folder in version_dirs(base)
         if (folder / MANIFEST_NAME).is_file()
     ]
 
 
-def latest_published(base: str | os.PathLike[str]) -> Path:
-    """The highest published version under ``base`` (not yet verified: see :func:`load_latest`)."""
+def latest_published_version(base: str | os.PathLike[str]) -> Path:
+    """The highest published version under ``base``: the highest numbered folder with a manifest
+    (not yet verified: see :func:`load_latest`). For SavedModels exported straight into numbered
+    folders, see :func:`latest_complete_savedmodel`."""
     base = Path(base)
     if not base.is_dir():
         raise ArtifactNotFoundError(base, "no such folder of model versions")
     versions = published_versions(base)
     if not versions:
-        raise IncompleteVersionError(
+        raise IncompleteArtifactError(
             base, "no published version (no numbered folder with a manifest)"
         )
     return versions[-1][1]
@@ -327,7 +383,7 @@ def abandoned(
 def unpublished_versions(base: str | os.PathLike[str]) -> list[Path]:
     """Numbered folders without a manifest (left by a writer that did not save atomically)."""
     published = {folder for _, folder in published_versions(base)}
-    return [folder for _, folder in paths.version_dirs(base) if folder not in published]
+    return [folder for _, folder in version_dirs(base) if folder not in published]
 
 
 def clean_abandoned(
@@ -362,63 +418,45 @@ def detect_kind(folder: Path) -> str:
     if any(folder.glob(f"{CHECKPOINT_PREFIX}.*")):
         return "checkpoint"
     present = sorted(child.name for child in folder.iterdir()) or ["nothing"]
-    raise IncompleteVersionError(
+    raise IncompleteArtifactError(
         folder, f"holds no SavedModel, {KERAS_NAME} or checkpoint (contains: {', '.join(present)})"
     )
 
 
-def _check_checkpoint_files(folder: Path) -> None:
-    prefix = folder / CHECKPOINT_PREFIX
-    index = prefix.with_name(prefix.name + ".index")
-    if not index.is_file() or index.stat().st_size == 0:
-        raise IncompleteVersionError(folder, f"{index.name} is missing or empty (partial save?)")
-    if not list(folder.glob(f"{CHECKPOINT_PREFIX}.data-*")):
-        raise IncompleteVersionError(folder, f"no {CHECKPOINT_PREFIX}.data-* shard")
-
-
-def verify_version(
+def verify_version_folder(
     folder: str | os.PathLike[str], *, manifest: bool = True, parse: bool = True
 ) -> str:
     """Check a version folder without loading it; returns its kind.
 
-    Checks the manifest (unless ``manifest=False``), then the files each kind needs; with
-    ``parse=True`` (the default) also parses a SavedModel's ``saved_model.pb`` and signatures
-    (this imports TensorFlow) and a ``.keras`` file's zip directory and ``config.json``.
+    Checks the manifest (unless ``manifest=False``), then the files each kind needs (the
+    :mod:`helpers.inspection` check of that kind); with ``parse=True`` (the default) also
+    parses a SavedModel's ``saved_model.pb`` and signatures (this imports TensorFlow) and a
+    ``.keras`` file's ``config.json``.
     """
-    from helpers import inspection
-
     folder = Path(folder)
     if not folder.exists():
         raise ArtifactNotFoundError(folder, "no such version folder")
     if not folder.is_dir():
-        raise IncompleteVersionError(folder, "is a file; a version is a folder")
+        raise IncompleteArtifactError(folder, "is a file; a version is a folder")
     if manifest:
         verify_manifest(folder)
     kind = detect_kind(folder)
     try:
         if kind == "savedmodel":
-            inspection.require_savedmodel(folder)
+            inspection.inspect_savedmodel(folder)
             if parse:
                 inspection.savedmodel_signatures(folder)
         elif kind == "keras":
+            inspection.inspect_keras(folder / KERAS_NAME)
             if parse:
                 inspection.keras_config_summary(folder / KERAS_NAME)
-            else:
-                inspection.keras_archive_members(folder / KERAS_NAME)
         else:
-            _check_checkpoint_files(folder)
+            inspection.inspect_checkpoint(folder / CHECKPOINT_PREFIX)
     except OSError as error:  # unreadable: a dangling link, a folder in place of a file...
-        raise CorruptArtifactError(folder, f"cannot read it ({short_error(error)})") from error
+        raise CorruptArtifactError(
+            folder, f"cannot read it ({describe(error, None, limit=160)})"
+        ) from error
     return kind
-
-
-def short_error(error: BaseException, limit: int = 160) -> str:
-    """``Type: first line`` of a library error, without TF's ``{{function_node ...}}`` noise."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    text = lines[0] if lines else ""
-    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 @contextlib.contextmanager
@@ -430,7 +468,7 @@ def _guard(path: Path, library: str) -> Iterator[None]:
         raise
     except Exception as error:
         raise CorruptArtifactError(
-            path, f"{library} could not load it ({short_error(error)})"
+            path, f"{library} could not load it ({describe(error, None, limit=160)})"
         ) from error
 
 
@@ -447,8 +485,6 @@ class Loaded:
 
 
 def _check_signature(folder: Path, expect: Expected) -> None:
-    from helpers import inspection
-
     signatures = {s.key: s for s in inspection.savedmodel_signatures(folder)}
     if "serving_default" not in signatures:
         raise ArtifactMismatchError(
@@ -552,7 +588,7 @@ def load_version(
 ) -> Loaded:
     """Verify and load one version folder (SavedModel, ``.keras`` or checkpoint).
 
-    Order: :func:`verify_version` (manifest, structure, signatures), the expected inputs and
+    Order: :func:`verify_version_folder` (manifest, structure, signatures), the expected inputs and
     outputs, the load itself (library errors become :class:`CorruptArtifactError`), the
     expected variables, then the stored probe (``probe.npz``, if the save wrote one) must give
     the same predictions within ``probe_atol``. A checkpoint is restored into ``restore_into``
@@ -560,7 +596,7 @@ def load_version(
     """
     folder = Path(folder)
     checks = []
-    kind = verify_version(folder, manifest=manifest)
+    kind = verify_version_folder(folder, manifest=manifest)
     if manifest:
         checks.append("manifest: every file's SHA-256 matches")
     if kind == "savedmodel":
@@ -590,7 +626,7 @@ def load_latest(base: str | os.PathLike[str], *, fallback: bool = False, **optio
     ``Loaded.skipped``) in favour of the next lower one; otherwise its error is raised.
     """
     base = Path(base)
-    latest_published(base)  # raises when there is nothing to load
+    latest_published_version(base)  # raises when there is nothing to load
     skipped = []
     for _, folder in reversed(published_versions(base)):
         try:
@@ -602,7 +638,7 @@ def load_latest(base: str | os.PathLike[str], *, fallback: bool = False, **optio
             continue
         loaded.skipped = skipped
         return loaded
-    raise IncompleteVersionError(base, "no version passed its checks: " + " | ".join(skipped))
+    raise IncompleteArtifactError(base, "no version passed its checks: " + " | ".join(skipped))
 
 
 def load_keras_file(
@@ -613,15 +649,15 @@ def load_keras_file(
     safe_mode: bool = True,
 ) -> Any:
     """Verify a single ``.keras`` file (sibling ``<name>.sha256`` manifest) and load it."""
-    from helpers import inspection
-
     path = Path(path)
     if manifest:
         verify_manifest(path)
     try:
         inspection.keras_config_summary(path)
     except OSError as error:
-        raise NotAKerasArchiveError(path, f"cannot read it ({short_error(error)})") from error
+        raise CorruptArtifactError(
+            path, f"cannot read it ({describe(error, None, limit=160)})"
+        ) from error
     model, _ = _load_keras(path, expect, safe_mode)
     return model
 
@@ -632,31 +668,31 @@ __all__ = [
     "PROBE_NAME",
     "SAVE_STEPS",
     "TEMP_PREFIX",
-    "ArtifactMismatchError",
-    "CorruptArtifactError",
     "Expected",
     "Loaded",
-    "NotASavedModelError",
     "abandoned",
     "clean_abandoned",
     "detect_kind",
-    "export_version",
+    "export_savedmodel_version",
     "fsync_dir",
     "fsync_file",
-    "latest_published",
+    "is_complete_savedmodel",
+    "latest_complete_savedmodel",
+    "latest_published_version",
     "load_keras_file",
     "load_latest",
     "load_version",
+    "next_version_dir",
     "process_alive",
     "publish",
     "published_versions",
     "save_checkpoint_version",
     "save_keras_version",
     "save_version",
-    "short_error",
     "sync_tree",
     "temp_sibling",
     "unpublished_versions",
-    "verify_version",
+    "verify_version_folder",
+    "version_dirs",
     "writer_pid",
 ]

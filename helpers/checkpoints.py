@@ -6,10 +6,13 @@ and ``ckpt-3.data-00000-of-00001`` (the bytes). A folder written by
 ``tf.train.CheckpointManager`` also holds a small text file, ``checkpoint``, naming the latest
 prefix.
 
-:func:`check` reads the index with plain Python and compares it with the data files *before*
-TensorFlow opens them, so damage is reported as a :class:`CheckpointError` naming the file and
-the problem. :func:`restore` also compares the checkpoint with the objects it restores into
-and refuses to restore anything unless every variable finds its partner with the right shape.
+:func:`check` reads the index with plain Python and compares it with the data files (after
+:func:`helpers.inspection.inspect_checkpoint`, the structural check every loader of the kit
+shares) *before* TensorFlow opens them, so damage is reported as an
+:class:`~helpers.errors.ArtifactError` naming the file and the problem. :func:`restore` also
+matches the checkpoint with the objects it restores into (:func:`match_objects`) and refuses to
+restore anything unless every variable finds its partner with the right shape
+(:class:`~helpers.errors.ArtifactMismatchError` otherwise).
 """
 
 from __future__ import annotations
@@ -21,7 +24,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from helpers.errors import ArtifactError, ArtifactNotFoundError
+from helpers.errors import (
+    ArtifactMismatchError,
+    ArtifactNotFoundError,
+    CorruptArtifactError,
+    IncompleteArtifactError,
+    describe,
+)
+from helpers.inspection import (
+    checkpoint_data_files,
+    checkpoint_index,
+    checkpoint_prefixes,
+    inspect_checkpoint,
+)
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -35,35 +50,30 @@ _FOOTER_SIZE = 48
 _BLOCK_TRAILER = 5  # 1 byte compression type + 4 bytes checksum
 
 
-class CheckpointError(ArtifactError):
-    """A checkpoint that is missing, incomplete or damaged."""
-
-
-class CheckpointMismatchError(CheckpointError):
-    """A checkpoint that does not fit the objects it is restored into.
+def misfit(
+    path: str | os.PathLike[str],
+    unused: list[str],
+    missing: list[str],
+    mismatched: list[str],
+    hint: str = "",
+) -> ArtifactMismatchError:
+    """The error for a checkpoint that does not fit the objects it is restored into.
 
     ``unused``: keys in the file that no object takes; ``missing``: object variables the file
-    lacks; ``mismatched``: variables whose shape or dtype differ.
+    lacks; ``mismatched``: variables whose shape or dtype differ. The error keeps the three
+    lists as attributes of the same names.
     """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        unused: list[str],
-        missing: list[str],
-        mismatched: list[str],
-        hint: str = "",
-    ) -> None:
-        self.unused, self.missing, self.mismatched = unused, missing, mismatched
-        parts = []
-        if mismatched:
-            parts.append("shape or dtype differs: " + "; ".join(mismatched))
-        if missing:
-            parts.append("not in the checkpoint: " + ", ".join(missing))
-        if unused:
-            parts.append("in the checkpoint but matched by no object: " + ", ".join(unused))
-        problem = "does not fit the objects (nothing was restored)\n" + "\n".join(parts)
-        super().__init__(path, problem + (f"\n{hint}" if hint else ""))
+    parts = []
+    if mismatched:
+        parts.append("shape or dtype differs: " + "; ".join(mismatched))
+    if missing:
+        parts.append("not in the checkpoint: " + ", ".join(missing))
+    if unused:
+        parts.append("in the checkpoint but matched by no object: " + ", ".join(unused))
+    problem = "does not fit the objects (nothing was restored)\n" + "\n".join(parts)
+    error = ArtifactMismatchError(path, problem + (f"\n{hint}" if hint else ""))
+    error.unused, error.missing, error.mismatched = unused, missing, mismatched
+    return error
 
 
 @dataclass(frozen=True)
@@ -83,10 +93,6 @@ def _short(key: str) -> str:
 # --- finding the checkpoint -------------------------------------------------------------------
 
 
-def _index(prefix: Path) -> Path:
-    return prefix.with_name(prefix.name + ".index")
-
-
 def _latest_in_state_file(folder: Path) -> str | None:
     state = folder / STATE_FILE
     if not state.is_file():
@@ -101,41 +107,43 @@ def _latest_in_state_file(folder: Path) -> str | None:
 def resolve(path: str | os.PathLike[str]) -> Path:
     """The checkpoint prefix for ``path``: a prefix itself, or a folder (its latest checkpoint).
 
-    Raises :class:`CheckpointError` (or :class:`ArtifactNotFoundError`) naming what is missing.
+    Raises :class:`~helpers.errors.IncompleteArtifactError` (or
+    :class:`~helpers.errors.ArtifactNotFoundError`) naming what is missing.
     """
     path = Path(path)
     if path.is_dir():
         named = _latest_in_state_file(path)
-        prefixes = sorted(p.name[: -len(".index")] for p in path.glob("*.index"))
+        prefixes = [prefix.name for prefix in checkpoint_prefixes(path)]
         if named is not None:
             prefix = Path(named) if Path(named).is_absolute() else path / named
-            if not _index(prefix).is_file():
-                raise CheckpointError(
+            index = checkpoint_index(prefix)
+            if not index.is_file():
+                raise IncompleteArtifactError(
                     path,
-                    f"the {STATE_FILE!r} file names {named!r}, but {_index(prefix).name} is "
+                    f"the {STATE_FILE!r} file names {named!r}, but {index.name} is "
                     "missing (deleted, or a save that did not finish)",
                 )
             return prefix
         if prefixes:
-            raise CheckpointError(
+            raise IncompleteArtifactError(
                 path,
                 f"no {STATE_FILE!r} file saying which checkpoint is the latest; pass one of "
                 f"these prefixes instead: {', '.join(prefixes)}",
             )
         present = sorted(child.name for child in path.iterdir()) or ["nothing"]
-        raise CheckpointError(
+        raise IncompleteArtifactError(
             path, f"no checkpoint in this folder (it contains: {', '.join(present)})"
         )
-    if _index(path).is_file():
+    if checkpoint_index(path).is_file():
         return path
     if not path.parent.is_dir():
         raise ArtifactNotFoundError(path, "no such checkpoint folder")
-    if any(path.parent.glob(path.name + ".data-*")):
-        raise CheckpointError(
-            path, f"{_index(path).name} is missing: the data files alone cannot be read"
+    if checkpoint_data_files(path):
+        raise IncompleteArtifactError(
+            path, f"{checkpoint_index(path).name} is missing: the data files alone cannot be read"
         )
     if path.suffix == ".index" or ".data-" in path.name:
-        raise CheckpointError(
+        raise ArtifactNotFoundError(
             path, "is one file of a checkpoint; pass the prefix (the name before '.index')"
         )
     raise ArtifactNotFoundError(path, "no such checkpoint (no folder, no .index file)")
@@ -217,7 +225,7 @@ def _read_index(prefix: Path) -> _Index:
     from google.protobuf.message import DecodeError
     from tensorflow.core.protobuf import tensor_bundle_pb2
 
-    index = _index(prefix)
+    index = checkpoint_index(prefix)
     try:
         table = _read_table(index)
         header = tensor_bundle_pb2.BundleHeaderProto.FromString(table.pop(b""))
@@ -226,9 +234,9 @@ def _read_index(prefix: Path) -> _Index:
             for key, value in table.items()
         }
     except KeyError:
-        raise CheckpointError(index, "damaged index: it has no header entry") from None
+        raise CorruptArtifactError(index, "damaged index: it has no header entry") from None
     except (ValueError, DecodeError, UnicodeDecodeError) as error:
-        raise CheckpointError(index, f"damaged index: {error}") from error
+        raise CorruptArtifactError(index, f"damaged index: {error}") from error
     return _Index(header.num_shards, entries)
 
 
@@ -239,20 +247,22 @@ def _data_file(prefix: Path, shard: int, num_shards: int) -> Path:
 def check(path: str | os.PathLike[str], *, read_values: bool = True) -> Path:
     """Check a checkpoint (prefix or folder) before TensorFlow reads it; return its prefix.
 
-    The index must be complete, every data shard it names must exist and be long enough for
-    every tensor the index places in it. With ``read_values`` every tensor is then read once
-    through TensorFlow, which verifies each one's checksum (all but ``tf.variant`` tensors,
-    such as a ``tf.data`` iterator's state, which the reader cannot return). Raises
-    :class:`CheckpointError`.
+    The index must be complete, every data shard (:func:`helpers.inspection.inspect_checkpoint`)
+    and every shard the index names must exist and be long enough for every tensor the index
+    places in it. With ``read_values`` every tensor is then read once through TensorFlow, which
+    verifies each one's checksum (all but ``tf.variant`` tensors, such as a ``tf.data``
+    iterator's state, which the reader cannot return). Raises
+    :class:`~helpers.errors.ArtifactError`: not found, incomplete or corrupt.
     """
     prefix = resolve(path)
-    index = _read_index(prefix)
+    index = _read_index(prefix)  # before the data files: a damaged index is named as such
+    inspect_checkpoint(prefix)
     needed = [0] * max(index.num_shards, 1)
     last = [""] * len(needed)
     for name, entry in index.entries.items():
         if entry.shard_id >= len(needed):
-            raise CheckpointError(
-                _index(prefix), f"damaged index: {name} is in shard {entry.shard_id}"
+            raise CorruptArtifactError(
+                checkpoint_index(prefix), f"damaged index: {name} is in shard {entry.shard_id}"
             )
         end = entry.offset + entry.size
         if end > needed[entry.shard_id]:
@@ -260,10 +270,10 @@ def check(path: str | os.PathLike[str], *, read_values: bool = True) -> Path:
     for shard, size in enumerate(needed):
         data = _data_file(prefix, shard, index.num_shards)
         if not data.is_file():
-            raise CheckpointError(data, "data file missing (the index refers to it)")
+            raise IncompleteArtifactError(data, "data file missing (the index refers to it)")
         actual = data.stat().st_size
         if actual < size:
-            raise CheckpointError(
+            raise CorruptArtifactError(
                 data,
                 f"truncated: {actual:,} bytes, but the index places {last[shard]} up to byte "
                 f"{size:,}",
@@ -282,8 +292,9 @@ def _read_every_tensor(prefix: Path) -> None:
             if dtype != tf.variant:  # a tf.data iterator's state cannot be read back here
                 reader.get_tensor(name)
     except (tf.errors.OpError, IndexError, ValueError) as error:
-        message = getattr(error, "message", None) or str(error)
-        raise CheckpointError(prefix, f"damaged data: {message.splitlines()[0]}") from error
+        raise CorruptArtifactError(
+            prefix, f"damaged data: {describe(error, None, limit=160)}"
+        ) from error
 
 
 def variables(path: str | os.PathLike[str]) -> list[VariableInfo]:
@@ -353,11 +364,13 @@ def _object_graph(prefix: Path) -> Any:
     return graph
 
 
-def compare(checkpoint: tf.train.Checkpoint, path: str | os.PathLike[str]) -> dict[str, list[str]]:
+def match_objects(
+    checkpoint: tf.train.Checkpoint, path: str | os.PathLike[str]
+) -> dict[str, list[str]]:
     """Match a checkpoint's object graph with ``checkpoint``'s objects, without restoring.
 
-    Returns ``{"unused": [...], "missing": [...], "mismatched": [...]}`` (see
-    :class:`CheckpointMismatchError`). Checks the files first with :func:`check`.
+    Returns ``{"unused": [...], "missing": [...], "mismatched": [...]}`` (see :func:`misfit`).
+    Checks the files first with :func:`check`.
     """
     import tensorflow as tf
 
@@ -458,8 +471,9 @@ def restore(
        An unbuilt Keras optimizer is built on the trainable variables of the one model next
        to it in ``checkpoint``; an unbuilt Keras layer or model is an error (its variables do
        not exist yet, and a restore would silently miss them).
-    2. The files are checked (:func:`check`) and matched with the objects (:func:`compare`).
-       Anything that does not fit raises :class:`CheckpointMismatchError` *before* any value
+    2. The files are checked (:func:`check`) and matched with the objects
+       (:func:`match_objects`). Anything that does not fit raises
+       :class:`~helpers.errors.ArtifactMismatchError` (:func:`misfit`) *before* any value
        is assigned. With ``partial=True`` checkpoint values no object takes (say, optimizer
        slots when restoring a model alone) are allowed; missing or misshapen ones never are.
     3. ``checkpoint.restore`` runs, then TensorFlow's own assertion: ``assert_consumed()``, or
@@ -469,7 +483,7 @@ def restore(
         build()
     layers, optimizers = _unbuilt_keras(checkpoint)
     if layers:
-        raise CheckpointError(
+        raise ArtifactMismatchError(
             path,
             f"{', '.join(layers)}: unbuilt Keras model or layer, whose variables do not exist "
             "yet; call it on a batch (or pass build=...) before restoring",
@@ -478,7 +492,7 @@ def restore(
     for name, optimizer in optimizers:
         owners = _trainable_owners(checkpoint)
         if len(owners) != 1:
-            raise CheckpointError(
+            raise ArtifactMismatchError(
                 path,
                 f"{name}: unbuilt optimizer and {len(owners)} models next to it; build it "
                 "yourself: optimizer.build(model.trainable_variables)",
@@ -486,19 +500,19 @@ def restore(
         optimizer.build(owners[0][1].trainable_variables)
         built.append(name)
     prefix = resolve(path)
-    found = compare(checkpoint, prefix)
+    found = match_objects(checkpoint, prefix)
     entries = _read_index(prefix).entries
     unused = [] if partial else found["unused"]
     if unused or found["missing"] or found["mismatched"]:
         hint = ""
         if any("/_variables/" in key for key in unused):
             hint = "(optimizer slots left over: restore with partial=True for a model alone)"
-        raise CheckpointMismatchError(prefix, unused, found["missing"], found["mismatched"], hint)
+        raise misfit(prefix, unused, found["missing"], found["mismatched"], hint)
     status = checkpoint.restore(str(prefix))
     try:
         if SAVE_COUNTER_KEY not in entries:
             # Written by Checkpoint.write(): TensorFlow's assertions would blame the save
-            # counter that restore() creates; compare() above already proved the match.
+            # counter that restore() creates; match_objects() above already proved the match.
             status.expect_partial()
             status.assert_nontrivial_match()
         elif partial:
@@ -507,6 +521,8 @@ def restore(
         else:
             status.assert_consumed()
     except AssertionError as error:
-        raise CheckpointError(prefix, f"TensorFlow's restore assertion failed: {error}") from error
+        raise ArtifactMismatchError(
+            prefix, f"TensorFlow's restore assertion failed: {error}"
+        ) from error
     total = len([key for key in entries if key not in (OBJECT_GRAPH_KEY, SAVE_COUNTER_KEY)])
     return RestoreReport(prefix, total - len(found["unused"]), tuple(found["unused"]), tuple(built))

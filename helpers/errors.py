@@ -1,10 +1,17 @@
-"""The kit's error types: each names the path it is about and what is wrong with it."""
+"""The kit's error vocabulary, and the one way to summarise a caught error.
+
+Every problem with a saved artifact is an :class:`ArtifactError` naming the path and the
+problem, of one of six kinds: not found, incomplete, integrity, corrupt, mismatch, crash. The
+lesson library raises only these (defined here and nowhere else); :func:`describe` is how it
+quotes any error, its own or a library's.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import re
 import textwrap
 import warnings
 from collections.abc import Iterator
@@ -12,7 +19,11 @@ from pathlib import Path
 
 
 class ArtifactError(Exception):
-    """A saved model, checkpoint or version folder that cannot be used as asked."""
+    """A saved model, checkpoint or version folder that cannot be used as asked.
+
+    The six kinds below are its subclasses; each names the path and the problem
+    (``error.path``, ``error.problem``). Raise the kind that says what is wrong.
+    """
 
     def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
         self.path = Path(path)
@@ -21,28 +32,60 @@ class ArtifactError(Exception):
 
 
 class ArtifactNotFoundError(ArtifactError, FileNotFoundError):
-    """The path does not exist."""
+    """Not found: nothing at the path (no such file, folder or checkpoint prefix)."""
 
 
-class NotASavedModelError(ArtifactError):
-    """The folder exists but is not a (complete) SavedModel."""
+class IncompleteArtifactError(ArtifactError):
+    """Incomplete: a part the artifact needs is missing or empty (a save or a copy that did
+    not finish, a version folder with nothing finished in it)."""
 
 
-class NotAKerasArchiveError(ArtifactError):
-    """The file is not a readable ``.keras`` zip archive."""
+class IntegrityError(ArtifactError):
+    """Integrity: the files do not match the artifact's manifest (changed, missing or extra
+    files), or there is no manifest to check them against."""
 
 
-class IncompleteVersionError(ArtifactError):
-    """A version folder is partial, still being written, or missing."""
+class CorruptArtifactError(ArtifactError):
+    """Corrupt: the files are there but cannot be read as what they should be (damaged,
+    truncated, another format), or TensorFlow, Keras or a runtime refused to read them."""
+
+
+class ArtifactMismatchError(ArtifactError):
+    """Mismatch: the artifact reads, but it is not the one expected: its inputs, outputs,
+    variables or probe predictions, or the objects a checkpoint is restored into."""
+
+
+class RuntimeCrashError(ArtifactError):
+    """Crash: opening the artifact killed the runtime's process (a child process, which is
+    why this one can say so)."""
 
 
 class PredictionMismatchError(AssertionError):
-    """Two predictors disagree on the same inputs by more than the allowed tolerance."""
+    """Two predictors disagree on the same inputs by more than the allowed tolerance.
+
+    Not an :class:`ArtifactError`: it compares predictions, not files, so it has no path (a
+    loader that checks a stored probe turns it into :class:`ArtifactMismatchError`).
+    """
 
 
-def describe(error: BaseException, width: int = 96) -> str:
-    """``ErrorType: message``, wrapped to ``width`` columns, for printing a caught error."""
-    text = f"{type(error).__name__}: {error}"
+_TF_FUNCTION_NODE = re.compile(r"\{\{function_node [^}]*\}\}\s*")
+
+
+def describe(error: BaseException, width: int | None = 96, *, limit: int | None = None) -> str:
+    """``ErrorType: message``: the one summary of a caught error, for printing or quoting.
+
+    TensorFlow's ``{{function_node ...}}`` prefixes are dropped. ``width`` wraps the text to
+    that many columns (``None``: no wrapping). ``limit`` keeps only the first line of the
+    message, cut to ``limit`` characters, for quoting inside another message.
+    """
+    text = _TF_FUNCTION_NODE.sub("", str(error))
+    if limit is not None:
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        text = lines[0] if lines else ""
+        text = text if len(text) <= limit else text[: limit - 1] + "…"
+    text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    if width is None:
+        return text
     return "\n".join(
         textwrap.fill(paragraph, width, subsequent_indent="    ") for paragraph in text.splitlines()
     )

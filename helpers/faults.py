@@ -36,7 +36,6 @@ from typing import Any
 
 from helpers import artifacts
 from helpers.integrity import MANIFEST_NAME, write_manifest
-from helpers.kit import paths
 
 KINDS = ("savedmodel", "keras", "checkpoint")
 PROBE_ROWS = 16
@@ -98,13 +97,13 @@ def build_good(root: str | os.PathLike[str]) -> None:
     model.fit(probe, np.arange(PROBE_ROWS) % 10, epochs=1, verbose=0)  # not just initial weights
     np.savez(root / REFERENCE_NAME, inputs=probe, outputs=model.predict(probe, verbose=0))
     good = root / "good"
-    artifacts.export_version(model, good / "savedmodel", probe_inputs=probe)
+    artifacts.export_savedmodel_version(model, good / "savedmodel", probe_inputs=probe)
     artifacts.save_keras_version(model, good / "keras", probe_inputs=probe)
     artifacts.save_checkpoint_version(
         tf.train.Checkpoint(model=model), good / "checkpoint", probe=_checkpoint_probe(model, probe)
     )
     other_seed = _model()  # same architecture, other weights: for "variables swapped"
-    artifacts.export_version(other_seed, root / "other_seed" / "savedmodel")
+    artifacts.export_savedmodel_version(other_seed, root / "other_seed" / "savedmodel")
     artifacts.save_checkpoint_version(
         tf.train.Checkpoint(model=other_seed), root / "other_seed" / "checkpoint"
     )
@@ -114,10 +113,14 @@ def build_good(root: str | os.PathLike[str]) -> None:
     wide_input = _model(features=32)
     float64 = _model(dtype="float64")
     renamed = _model(name="x")
-    artifacts.export_version(narrow, mismatched / "other_arch_savedmodel", probe_inputs=probe)
-    artifacts.export_version(wide_input, mismatched / "other_input_savedmodel")
-    artifacts.export_version(float64, mismatched / "float64_savedmodel")
-    artifacts.export_version(renamed, mismatched / "renamed_input_savedmodel", probe_inputs=probe)
+    artifacts.export_savedmodel_version(
+        narrow, mismatched / "other_arch_savedmodel", probe_inputs=probe
+    )
+    artifacts.export_savedmodel_version(wide_input, mismatched / "other_input_savedmodel")
+    artifacts.export_savedmodel_version(float64, mismatched / "float64_savedmodel")
+    artifacts.export_savedmodel_version(
+        renamed, mismatched / "renamed_input_savedmodel", probe_inputs=probe
+    )
     artifacts.save_version(
         mismatched / "seed_style_savedmodel", lambda folder: tf.saved_model.save(model, str(folder))
     )
@@ -667,13 +670,13 @@ def check_after_kill(
     lost = 0
     for folder in before:
         try:
-            artifacts.verify_version(folder, parse=False)
+            artifacts.verify_version_folder(folder, parse=False)
         except ArtifactError as error:
             lost += 1
             notes.append(f"version {folder.name} lost: {error}")
     try:
-        latest = artifacts.latest_published(base)
-        artifacts.verify_version(latest, parse=False)
+        latest = artifacts.latest_published_version(base)
+        artifacts.verify_version_folder(latest, parse=False)
         latest_name = latest.name
     except ArtifactError as error:
         latest_name = f"error: {error}"
@@ -723,7 +726,7 @@ def _export_and_die(base: Path, protocol: Any) -> None:
             die("after model.export")
 
     model = _model(hidden=32)
-    artifacts.export_version(
+    artifacts.export_savedmodel_version(
         model, base, probe_inputs=np.zeros((2, 64), "float32"), on_step=on_step
     )
 
@@ -733,7 +736,7 @@ def write_until_killed(base: Path, source: Path, step: str, *, direct: bool = Fa
     version under ``base``, and die at ``step``."""
     hook = kill_at(step)
     if direct:  # the naive way, for comparison: straight into the next numbered folder
-        target = paths.next_version_dir(base)
+        target = artifacts.next_version_dir(base)
         target.mkdir(parents=True)
         copy_writer(source, hook)(target)
         write_manifest(target)

@@ -13,14 +13,10 @@ import hashlib
 import os
 from pathlib import Path
 
-from helpers.errors import ArtifactError, ArtifactNotFoundError
+from helpers.errors import ArtifactNotFoundError, IntegrityError
 
 MANIFEST_NAME = "MANIFEST.sha256"
 CHUNK = 1 << 20
-
-
-class IntegrityError(ArtifactError):
-    """An artifact's files do not match its manifest (changed, missing or extra files)."""
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -83,7 +79,7 @@ def read_manifest(artifact: str | os.PathLike[str]) -> dict[str, str]:
 def verify_manifest(artifact: str | os.PathLike[str]) -> int:
     """Check ``artifact`` against its manifest; return the number of files verified.
 
-    Raises :class:`IntegrityError` naming every changed, missing or unexpected file.
+    Raises :class:`~helpers.errors.IntegrityError` naming every changed, missing or unexpected file.
     """
     artifact = Path(artifact)
     if not artifact.exists():

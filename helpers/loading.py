@@ -1,8 +1,9 @@
 """Load saved models with clear errors: check the files first, then load.
 
 :func:`load_savedmodel` never calls ``tf.saved_model.load`` on a folder it has not checked:
-the folder, ``saved_model.pb`` (parsed, not run), the variables index and every variable value
-(with its checksum) are read first, and whatever is wrong is reported as an
+the folder's files (:func:`helpers.inspection.inspect_savedmodel`, the structural check every
+loader of the kit shares), ``saved_model.pb`` (parsed, not run), the variables index and every
+variable value (with its checksum) are read first, and whatever is wrong is reported as an
 :class:`~helpers.errors.ArtifactError` naming the path and the problem, instead of a TensorFlow
 error from deep inside the loader.
 
@@ -15,47 +16,27 @@ malformed file takes down the child, not the caller; only then is it opened here
 from __future__ import annotations
 
 import os
-import re
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-from helpers.errors import ArtifactError, ArtifactNotFoundError, NotASavedModelError
+from helpers.errors import (
+    ArtifactError,
+    ArtifactNotFoundError,
+    CorruptArtifactError,
+    IncompleteArtifactError,
+    RuntimeCrashError,
+    describe,
+)
 from helpers.inspection import (
+    VARIABLES_PREFIX,
     SignatureInfo,
-    keras_archive_members,
-    require_savedmodel,
+    inspect_keras,
+    inspect_savedmodel,
     savedmodel_signatures,
 )
 from helpers.kit import runner
-
-VARIABLES_PREFIX = Path("variables") / "variables"
-_SHARD = re.compile(r"^variables\.data-(\d{5})-of-(\d{5})$")
-
-
-class SavedModelLoadError(ArtifactError):
-    """The files looked complete, but TensorFlow (or Keras) could not load them."""
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
-
-
-def _check_shards(root: Path) -> None:
-    """Every ``variables.data-NNNNN-of-MMMMM`` shard the names promise is present."""
-    names = sorted(child.name for child in (root / "variables").iterdir())
-    shards = [match for name in names if (match := _SHARD.match(name))]
-    if not shards:
-        raise NotASavedModelError(
-            root, "variables/ has an index but no variables.data-* file (partial copy?)"
-        )
-    total = int(shards[0].group(2))
-    present = {int(match.group(1)) for match in shards}
-    missing = [f"variables.data-{n:05d}-of-{total:05d}" for n in range(total) if n not in present]
-    if missing:
-        raise NotASavedModelError(root, f"variables/ lacks {', '.join(missing)} (partial copy?)")
 
 
 def _check_variables(root: Path, *, read_values: bool) -> int:
@@ -66,8 +47,8 @@ def _check_variables(root: Path, *, read_values: bool) -> int:
         reader = tf.train.load_checkpoint(str(root / VARIABLES_PREFIX))
         keys = sorted(reader.get_variable_to_shape_map())
     except (tf.errors.OpError, ValueError) as error:
-        raise NotASavedModelError(
-            root, f"variables/variables.index is unreadable ({_first_line(error)})"
+        raise CorruptArtifactError(
+            root, f"variables/variables.index is unreadable ({describe(error, None, limit=160)})"
         ) from error
     if not read_values:
         return len(keys)
@@ -75,7 +56,7 @@ def _check_variables(root: Path, *, read_values: bool) -> int:
         try:
             reader.get_tensor(key)
         except IndexError as error:  # "Read less bytes than requested"
-            raise NotASavedModelError(
+            raise CorruptArtifactError(
                 root,
                 "variables/variables.data-* is shorter than variables.index says (truncated copy?)",
             ) from error
@@ -83,8 +64,8 @@ def _check_variables(root: Path, *, read_values: bool) -> int:
             if "checksum" in str(error).lower():
                 problem = f"variables/variables.data-* is corrupt (checksum mismatch in {key!r})"
             else:
-                problem = f"cannot read variable {key!r} ({_first_line(error)})"
-            raise NotASavedModelError(root, problem) from error
+                problem = f"cannot read variable {key!r} ({describe(error, None, limit=160)})"
+            raise CorruptArtifactError(root, problem) from error
     return len(keys)
 
 
@@ -93,14 +74,13 @@ def check_savedmodel(
 ) -> list[SignatureInfo]:
     """Check a SavedModel folder without loading it; return its signatures.
 
-    Checks, in order: the folder and its required files exist and are not empty, every data
-    shard is present, ``saved_model.pb`` parses, the variables index opens and, with
-    ``read_values`` (the default), every variable value reads back with a valid checksum
-    (one extra read of the variables). Raises :class:`~helpers.errors.ArtifactError`
+    Checks, in order: :func:`~helpers.inspection.inspect_savedmodel` (the folder, its required
+    files not empty, every data shard present), ``saved_model.pb`` parses, the variables index
+    opens and, with ``read_values`` (the default), every variable value reads back with a valid
+    checksum (one extra read of the variables). Raises :class:`~helpers.errors.ArtifactError`
     subclasses naming the path and the problem.
     """
-    root = require_savedmodel(path)
-    _check_shards(root)
+    root = inspect_savedmodel(path)
     signatures = savedmodel_signatures(root)
     _check_variables(root, read_values=read_values)
     return signatures
@@ -114,8 +94,8 @@ def load_savedmodel(path: str | os.PathLike[str], *, read_values: bool = True) -
     try:
         return tf.saved_model.load(str(path))
     except (tf.errors.OpError, OSError, ValueError, IndexError, KeyError) as error:
-        raise SavedModelLoadError(
-            path, f"TensorFlow could not load it: {type(error).__name__}: {_first_line(error)}"
+        raise CorruptArtifactError(
+            path, f"TensorFlow could not load it: {describe(error, None, limit=160)}"
         ) from error
 
 
@@ -135,16 +115,16 @@ def load_keras(path: str | os.PathLike[str], **kwargs: Any) -> Any:
 
     Keyword arguments (``safe_mode``, ``custom_objects``, ``compile``) go to Keras unchanged;
     Keras's own refusals (for example ``safe_mode``) are re-raised as
-    :class:`SavedModelLoadError` naming the file.
+    :class:`~helpers.errors.CorruptArtifactError` naming the file.
     """
     import keras
 
-    keras_archive_members(path)  # raises NotAKerasArchiveError / ArtifactNotFoundError
+    inspect_keras(path)
     try:
         return keras.models.load_model(path, **kwargs)
     except (ValueError, TypeError, OSError, KeyError) as error:
-        raise SavedModelLoadError(
-            path, f"Keras could not load it: {type(error).__name__}: {_first_line(error)}"
+        raise CorruptArtifactError(
+            path, f"Keras could not load it: {describe(error, None, limit=160)}"
         ) from error
 
 
@@ -154,22 +134,14 @@ RUNTIMES = {"tflite": "LiteRT", "onnx": "ONNX Runtime"}
 PROBE_TIMEOUT_S = 120.0
 
 
-class NotADeploymentModelError(ArtifactError):
-    """The file is not a model the runtime can open (empty, truncated, another format...)."""
-
-
-class RuntimeCrashError(ArtifactError):
-    """Opening the file killed the runtime's process (checked in a child, so not this one)."""
-
-
 def _require_file(path: str | os.PathLike[str], kind: str) -> Path:
     path = Path(path)
     if not path.exists():
         raise ArtifactNotFoundError(path, f"no such .{kind} file")
     if not path.is_file():
-        raise NotADeploymentModelError(path, f"is a folder; a .{kind} model is a single file")
+        raise CorruptArtifactError(path, f"is a folder; a .{kind} model is a single file")
     if path.stat().st_size == 0:
-        raise NotADeploymentModelError(path, f"is empty (0 bytes), not a .{kind} model")
+        raise IncompleteArtifactError(path, f"is empty (0 bytes), not a .{kind} model")
     return path
 
 
@@ -179,7 +151,7 @@ def _check_tflite_header(path: Path) -> None:
     with path.open("rb") as file:
         header = file.read(8)
     if header[4:8] != TFLITE_MAGIC:
-        raise NotADeploymentModelError(
+        raise CorruptArtifactError(
             path, "has no TFL3 identifier in bytes 4-8: not a TFLite model (another format?)"
         )
 
@@ -191,8 +163,9 @@ def _open_tflite(path: Path) -> Any:
     try:
         return interpreter(path)
     except (ValueError, RuntimeError) as error:
-        raise NotADeploymentModelError(
-            path, f"LiteRT cannot read it (truncated or damaged?): {_first_line(error)}"
+        raise CorruptArtifactError(
+            path,
+            f"LiteRT cannot read it (truncated or damaged?): {describe(error, None, limit=160)}",
         ) from error
 
 
@@ -202,12 +175,12 @@ def _open_onnx(path: Path) -> Any:
     try:
         return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own pybind11 exception types
-        message = _first_line(error).replace(str(path), "the file")
-        if "Protobuf parsing failed" in message or "No graph was found" in message:
+        if "Protobuf parsing failed" in str(error) or "No graph was found" in str(error):
             problem = "is not a readable ONNX protobuf (truncated, damaged or another format?)"
         else:
+            message = describe(error, None, limit=160).replace(str(path), "the file")
             problem = f"ONNX Runtime refused it: {message}"
-        raise NotADeploymentModelError(path, problem) from error
+        raise CorruptArtifactError(path, problem) from error
 
 
 def _run_on_zeros(kind: str, runtime: Any) -> None:
@@ -238,7 +211,7 @@ def _probe_in_child(kind: str, path: Path) -> None:
     spec = runner.Spec(command=_probe_command(kind, path), timeout=PROBE_TIMEOUT_S)
     result = runner.run(spec, check=False)
     if result.timed_out:
-        raise NotADeploymentModelError(
+        raise CorruptArtifactError(
             path, f"{RUNTIMES[kind]} did not open it within {PROBE_TIMEOUT_S:.0f} s (hang?)"
         )
     if result.returncode < 0:
@@ -250,7 +223,7 @@ def _probe_in_child(kind: str, path: Path) -> None:
         lines = result.stderr.strip().splitlines()
         problem = next((line[len("error: ") :] for line in reversed(lines)
                         if line.startswith("error: ")), None)  # fmt: skip
-        raise NotADeploymentModelError(
+        raise CorruptArtifactError(
             path,
             problem
             or f"{RUNTIMES[kind]} failed in a child process (exit status "
@@ -271,10 +244,10 @@ def _load_deployable(kind: str, path: str | os.PathLike[str], probe: bool) -> An
 def load_tflite(path: str | os.PathLike[str], *, probe: bool = True) -> Any:
     """A LiteRT interpreter (tensors allocated, no default delegates) for a checked ``.tflite``.
 
-    Missing, folder, empty or non-TFLite files raise :class:`NotADeploymentModelError` (or
-    :class:`~helpers.errors.ArtifactNotFoundError`) naming the path and the problem; with
-    ``probe`` (the default) the file is first opened and run once in a child process, and a
-    crash there raises :class:`RuntimeCrashError`.
+    Missing, folder, empty or non-TFLite files raise an :class:`~helpers.errors.ArtifactError`
+    (not found, incomplete or corrupt) naming the path and the problem; with ``probe`` (the
+    default) the file is first opened and run once in a child process, and a crash there raises
+    :class:`~helpers.errors.RuntimeCrashError`.
     """
     return _load_deployable("tflite", path, probe)
 
@@ -297,7 +270,7 @@ def _probe_main(kind: str, path: str) -> int:
         print(f"error: {error.problem}", file=sys.stderr)
         return 2
     except Exception as error:  # any runtime failure on the zeros is reported, not raised
-        print(f"error: {RUNTIMES[kind]} failed on a zero input: {_first_line(error)}",
+        print(f"error: {RUNTIMES[kind]} failed on a zero input: {describe(error, None, limit=160)}",
               file=sys.stderr)  # fmt: skip
         return 2
     return 0

@@ -5,7 +5,9 @@ folder or a TensorFlow checkpoint *without deserializing it*: zip member names a
 JSON config as plain data, HDF5 metadata through h5py (links, storage layout, declared shapes:
 no dataset is read), and ``saved_model.pb`` parsed with the protobuf classes, every function of
 its library walked op by op against an allowlist. It returns :class:`Finding` objects with a
-severity.
+severity. Which files make a checkpoint or a SavedModel's variables it learns from
+:mod:`helpers.inspection`, the structural checks the kit's loaders share; it never calls a
+loader.
 
 :func:`load_in_sandbox` (from :mod:`helpers.kit.sandbox`) loads and calls a model under nsjail. A
 scan is a hint; the sandbox is the protection.
@@ -23,7 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helpers.errors import ArtifactError
+from helpers.errors import ArtifactNotFoundError
+from helpers.inspection import (
+    VARIABLES_PREFIX,
+    checkpoint_data_files,
+    checkpoint_index,
+    checkpoint_prefixes,
+)
 
 SEVERITIES = ("info", "warning", "danger")
 
@@ -135,12 +143,12 @@ def scan(path: str | os.PathLike[str], *, allowed: Iterable[str] = ()) -> list[F
     ``.pbtxt``, a ``config.json`` folder); a file two loaders would read differently is reported.
     ``allowed`` lists registered names or prefixes (``"my_team>"``) of custom classes you
     trust; other classes from outside Keras are reported. Never raises on what the file holds:
-    what cannot be fully inspected is a warning. Raises :class:`ArtifactError` only for a
-    path that does not exist.
+    what cannot be fully inspected is a warning. Raises
+    :class:`~helpers.errors.ArtifactNotFoundError` only for a path that does not exist.
     """
     path = Path(path)
-    if not path.exists() and not Path(f"{path}.index").exists():
-        raise ArtifactError(path, "does not exist")
+    if not path.exists() and not checkpoint_index(path).exists():
+        raise ArtifactNotFoundError(path, "does not exist")
     findings: list[Finding] = []
     try:
         for finding in _scan(path, tuple(allowed)):
@@ -184,7 +192,7 @@ def _scan(path: Path, allow: tuple[str, ...]) -> Iterator[Finding]:
         if not is_zip:
             yield Finding("warning", path.name, "named .keras but not a zip archive: Keras "
                           "refuses it")  # fmt: skip
-    elif Path(f"{path}.index").is_file():
+    elif checkpoint_index(path).is_file():
         yield from _scan_checkpoint(path)
         return
     elif is_zip or is_hdf5:
@@ -224,7 +232,7 @@ def _scan_folder(folder: Path, allow: tuple[str, ...]) -> Iterator[Finding]:
                       "a Keras model folder (load_model reads it)")  # fmt: skip
         yield from _scan_keras_folder(folder, allow)
     if not known:
-        if not any(folder.glob("*.index")):
+        if not checkpoint_prefixes(folder):
             yield Finding("warning", folder.name, "neither a SavedModel, a Keras folder nor a "
                           "checkpoint: not inspected")  # fmt: skip
             return
@@ -436,8 +444,8 @@ def _scan_savedmodel(folder: Path) -> Iterator[Finding]:
             continue
         for meta_graph in proto.meta_graphs:
             yield from _scan_graph(meta_graph)
-    if (folder / "variables" / "variables.index").is_file():
-        yield from _scan_checkpoint(folder / "variables" / "variables", label="variables/")
+    if checkpoint_index(folder / VARIABLES_PREFIX).is_file():
+        yield from _scan_checkpoint(folder / VARIABLES_PREFIX, label="variables/")
 
 
 def _scan_folder_files(folder: Path, expected: set[str]) -> Iterator[Finding]:
@@ -607,7 +615,6 @@ def load_time_functions(meta_graph: Any, library: dict[str, Any]) -> set[str]:
 
 
 def _scan_checkpoint_dir(folder: Path) -> Iterator[Finding]:
-    indexes = sorted(folder.glob("*.index"))
     state = folder / "checkpoint"
     for entry in sorted(folder.rglob("*")):
         if entry.is_symlink():
@@ -620,8 +627,8 @@ def _scan_checkpoint_dir(folder: Path) -> Iterator[Finding]:
             if (target.startswith("/") or ".." in Path(target).parts) and target not in seen:
                 seen.add(target)
                 yield Finding("warning", "checkpoint", f"points outside the folder: {target}")
-    for index in indexes:
-        yield from _scan_checkpoint(index.with_suffix(""), label=f"{index.stem}")
+    for prefix in checkpoint_prefixes(folder):
+        yield from _scan_checkpoint(prefix, label=prefix.name)
 
 
 def _scan_checkpoint(prefix: Path, label: str | None = None) -> Iterator[Finding]:
@@ -629,7 +636,8 @@ def _scan_checkpoint(prefix: Path, label: str | None = None) -> Iterator[Finding
     import tensorflow as tf
 
     label = label or prefix.name
-    for entry in [Path(f"{prefix}.index"), *prefix.parent.glob(f"{prefix.name}.data-*")]:
+    data_files = checkpoint_data_files(prefix)
+    for entry in [checkpoint_index(prefix), *data_files]:
         if entry.is_symlink():
             yield Finding("danger", entry.name, f"symbolic link to {os.readlink(entry)}")
     try:
@@ -642,7 +650,7 @@ def _scan_checkpoint(prefix: Path, label: str | None = None) -> Iterator[Finding
         math.prod(shape) * (dtypes[name].size if dtypes[name] != tf.string else 0)
         for name, shape in shapes.items()
     )
-    stored = sum(p.stat().st_size for p in prefix.parent.glob(f"{prefix.name}.data-*"))
+    stored = sum(p.stat().st_size for p in data_files)
     if declared > stored:
         severity = "danger" if declared > BOMB_FLOOR_BYTES else "warning"
         yield Finding(

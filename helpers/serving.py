@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from helpers.errors import ArtifactError
-from helpers.inspection import require_savedmodel
+from helpers.inspection import inspect_savedmodel
 
 REST_PORT = 8501
 GRPC_PORT = 8500
@@ -36,7 +36,7 @@ def serving_layout(
     The server watches ``model_base`` and serves the highest version number; the copy is
     written under a temporary name and renamed, so the server never sees half a version.
     """
-    source = require_savedmodel(export_dir)
+    source = inspect_savedmodel(export_dir)
     if version < 1:
         raise ValueError(f"version must be a positive integer, got {version}")
     target = Path(model_base) / str(version)

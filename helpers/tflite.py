@@ -15,16 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from helpers.errors import ArtifactError, ArtifactNotFoundError
+from helpers.errors import ArtifactNotFoundError, CorruptArtifactError
 
 if TYPE_CHECKING:
     from ai_edge_litert.interpreter import Interpreter
 
 TFLITE_MAGIC = b"TFL3"  # bytes 4..8 of every TFLite flatbuffer
-
-
-class NotATFLiteModelError(ArtifactError):
-    """The file is not a TFLite flatbuffer."""
 
 
 @contextlib.contextmanager
@@ -54,11 +50,11 @@ def require_tflite(path: str | os.PathLike[str]) -> Path:
     if not path.exists():
         raise ArtifactNotFoundError(path, "no such .tflite file")
     if not path.is_file():
-        raise NotATFLiteModelError(path, "is a folder; a TFLite model is a single file")
+        raise CorruptArtifactError(path, "is a folder; a TFLite model is a single file")
     with path.open("rb") as file:
         header = file.read(8)
     if header[4:8] != TFLITE_MAGIC:
-        raise NotATFLiteModelError(path, "has no TFL3 identifier, so not a TFLite model")
+        raise CorruptArtifactError(path, "has no TFL3 identifier, so not a TFLite model")
     return path
 
 

@@ -21,9 +21,14 @@ import pytest
 from nbsource import assert_same_code, notebook_definition
 
 from helpers import artifacts, integrity
-from helpers.errors import ArtifactError, ArtifactNotFoundError, IncompleteVersionError
-from helpers.integrity import MANIFEST_NAME, IntegrityError
-from helpers.kit import paths
+from helpers.errors import (
+    ArtifactError,
+    ArtifactNotFoundError,
+    CorruptArtifactError,
+    IncompleteArtifactError,
+    IntegrityError,
+)
+from helpers.integrity import MANIFEST_NAME
 
 posix_only = pytest.mark.skipif(
     os.name == "nt", reason="POSIX permissions and process ids (os.kill(pid, 0))"
@@ -34,6 +39,17 @@ def fake_checkpoint(folder: Path) -> None:
     """A writer that needs no TensorFlow: two files shaped like a checkpoint."""
     (folder / "ckpt.index").write_bytes(b"index")
     (folder / "ckpt.data-00000-of-00001").write_bytes(b"values" * 100)
+
+
+def make_version(base, name, complete=True):
+    """A stand-in SavedModel version: the files inspect_savedmodel looks for, no TensorFlow."""
+    folder = base / name
+    (folder / "variables").mkdir(parents=True)
+    if complete:
+        (folder / "saved_model.pb").write_bytes(b"graph")
+        (folder / "variables" / "variables.index").write_bytes(b"index")
+        (folder / "variables" / "variables.data-00000-of-00001").write_bytes(b"values")
+    return folder
 
 
 def a_dead_pid() -> int:
@@ -49,8 +65,8 @@ def test_versions_are_numbered_published_with_manifest_and_readable(tmp_path):
     second = artifacts.save_version(base, fake_checkpoint)
     assert (first.name, second.name) == ("1", "2")
     assert (second / MANIFEST_NAME).is_file()
-    assert artifacts.latest_published(base) == second
-    assert artifacts.verify_version(second) == "checkpoint"
+    assert artifacts.latest_published_version(base) == second
+    assert artifacts.verify_version_folder(second) == "checkpoint"
     assert os.stat(second).st_mode & 0o777 == 0o755  # not mkdtemp's private 0o700
     assert sorted(child.name for child in base.iterdir()) == ["1", "2"]  # no temp folder left
 
@@ -79,7 +95,7 @@ def test_temp_folder_is_never_a_version_while_writing(tmp_path):
 
     def spy(step: str) -> None:
         if step == "files-synced":
-            seen["versions"] = paths.version_dirs(tmp_path)
+            seen["versions"] = artifacts.version_dirs(tmp_path)
             seen["published"] = artifacts.published_versions(tmp_path)
             seen["names"] = [child.name for child in tmp_path.iterdir()]
 
@@ -128,32 +144,36 @@ def test_temp_folders_without_a_pid_or_on_shared_storage_go_by_age_only(tmp_path
     assert artifacts.abandoned(tmp_path, same_host=False, max_age=-1) == sorted([no_pid, dead])
 
 
-def test_latest_published_names_the_problem(tmp_path):
+def test_latest_published_version_names_the_problem(tmp_path):
     with pytest.raises(ArtifactNotFoundError, match="no such folder"):
-        artifacts.latest_published(tmp_path / "missing")
+        artifacts.latest_published_version(tmp_path / "missing")
     (tmp_path / "1").mkdir()  # numbered, but never published (no manifest)
-    with pytest.raises(IncompleteVersionError, match="no published version") as caught:
-        artifacts.latest_published(tmp_path)
+    with pytest.raises(IncompleteArtifactError, match="no published version") as caught:
+        artifacts.latest_published_version(tmp_path)
     assert caught.value.path == tmp_path
 
 
-def test_verify_version_catches_each_problem(tmp_path):
+def test_verify_version_folder_catches_each_problem(tmp_path):
     with pytest.raises(ArtifactNotFoundError):
-        artifacts.verify_version(tmp_path / "9")
+        artifacts.verify_version_folder(tmp_path / "9")
     (tmp_path / "file").write_text("x")
-    with pytest.raises(IncompleteVersionError, match="is a file"):
-        artifacts.verify_version(tmp_path / "file")
+    with pytest.raises(IncompleteArtifactError, match="is a file"):
+        artifacts.verify_version_folder(tmp_path / "file")
     folder = artifacts.save_version(tmp_path / "base", fake_checkpoint)
     (folder / "ckpt.index").write_bytes(b"indeX")
     with pytest.raises(IntegrityError, match=r"changed ckpt\.index") as caught:
-        artifacts.verify_version(folder)
+        artifacts.verify_version_folder(folder)
     assert str(folder) in str(caught.value)
     (folder / "ckpt.index").write_bytes(b"")
-    with pytest.raises(IncompleteVersionError, match=r"ckpt\.index is missing or empty"):
-        artifacts.verify_version(folder, manifest=False)
+    with pytest.raises(IncompleteArtifactError, match=r"ckpt\.index is missing or empty"):
+        artifacts.verify_version_folder(folder, manifest=False)
+    (folder / "ckpt.index").write_bytes(b"index")
+    (folder / "ckpt.data-00000-of-00001").unlink()
+    with pytest.raises(IncompleteArtifactError, match=r"data file missing: no ckpt\.data-\*"):
+        artifacts.verify_version_folder(folder, manifest=False)
     strange = artifacts.save_version(tmp_path / "other", lambda f: (f / "a.txt").write_text("?"))
-    with pytest.raises(IncompleteVersionError, match="holds no SavedModel"):
-        artifacts.verify_version(strange)
+    with pytest.raises(IncompleteArtifactError, match="holds no SavedModel"):
+        artifacts.verify_version_folder(strange)
 
 
 def test_load_latest_without_fallback_raises_and_with_fallback_lists_skips(tmp_path):
@@ -164,9 +184,58 @@ def test_load_latest_without_fallback_raises_and_with_fallback_lists_skips(tmp_p
     with pytest.raises(IntegrityError) as caught:
         artifacts.load_latest(tmp_path)
     assert caught.value.path == tmp_path / "2"
-    with pytest.raises(IncompleteVersionError, match="no version passed its checks") as caught:
+    with pytest.raises(IncompleteArtifactError, match="no version passed its checks") as caught:
         artifacts.load_latest(tmp_path, fallback=True)
     assert "2: IntegrityError" in str(caught.value) and "1: IntegrityError" in str(caught.value)
+
+
+def test_version_dirs_only_numbers_in_numeric_order(tmp_path):
+    for name in ["2", "10", "1", ".tmp-3", "3.partial", "latest", "٣"]:
+        (tmp_path / name).mkdir()
+    (tmp_path / "4").write_text("a file, not a version")
+    assert [number for number, _ in artifacts.version_dirs(tmp_path)] == [1, 2, 10]
+
+
+def test_next_version_counts_incomplete_versions_too(tmp_path):
+    assert artifacts.next_version_dir(tmp_path / "missing").name == "1"
+    make_version(tmp_path, "1")
+    make_version(tmp_path, "2", complete=False)
+    assert artifacts.next_version_dir(tmp_path).name == "3"
+
+
+def test_latest_complete_savedmodel_skips_incomplete_and_temporary_folders(tmp_path):
+    make_version(tmp_path, "1")
+    good = make_version(tmp_path, "2")
+    make_version(tmp_path, "3", complete=False)
+    make_version(tmp_path, ".tmp-4")
+    empty_graph = make_version(tmp_path, "5")
+    (empty_graph / "saved_model.pb").write_bytes(b"")
+    assert artifacts.latest_complete_savedmodel(tmp_path) == good
+
+
+def test_latest_complete_savedmodel_errors_name_the_path_and_problem(tmp_path):
+    with pytest.raises(ArtifactNotFoundError, match="no such folder") as missing:
+        artifacts.latest_complete_savedmodel(tmp_path / "nope")
+    assert str(tmp_path / "nope") in str(missing.value)
+    with pytest.raises(IncompleteArtifactError, match="no numbered version"):
+        artifacts.latest_complete_savedmodel(tmp_path)
+    make_version(tmp_path, "1", complete=False)
+    with pytest.raises(IncompleteArtifactError, match=r"no complete version \(incomplete: 1\)"):
+        artifacts.latest_complete_savedmodel(tmp_path)
+    file = tmp_path / "file"
+    file.write_text("x")
+    with pytest.raises(IncompleteArtifactError, match="is a file"):
+        artifacts.latest_complete_savedmodel(file)
+
+
+def test_is_complete_savedmodel_is_the_inspection_check(tmp_path):
+    folder = make_version(tmp_path, "1")
+    assert artifacts.is_complete_savedmodel(folder)
+    (folder / "variables" / "variables.data-00000-of-00001").rename(
+        folder / "variables" / "variables.data-00000-of-00002"
+    )
+    assert not artifacts.is_complete_savedmodel(folder)  # a shard of two is missing
+    assert not artifacts.is_complete_savedmodel(tmp_path / "missing")
 
 
 def test_sync_tree_flushes_every_file(tmp_path):
@@ -178,11 +247,12 @@ def test_sync_tree_flushes_every_file(tmp_path):
 
 def test_library_messages_are_shortened_and_wrapped_with_the_path(tmp_path):
     noisy = ValueError("{{function_node __wrapped__RestoreV2}} tensor_name = x; bad\nmore lines")
-    assert artifacts.short_error(noisy) == "ValueError: tensor_name = x; bad"
-    with pytest.raises(artifacts.CorruptArtifactError) as caught, artifacts._guard(tmp_path, "lib"):
+    with pytest.raises(CorruptArtifactError) as caught, artifacts._guard(tmp_path, "lib"):
         raise noisy
     assert isinstance(caught.value, ArtifactError)
-    assert str(tmp_path) in str(caught.value) and "lib could not load it" in str(caught.value)
+    assert str(caught.value) == (
+        f"{tmp_path}: lib could not load it (ValueError: tensor_name = x; bad)"
+    )
 
 
 def test_mismatch_messages_show_found_and_expected(tmp_path):
@@ -238,8 +308,7 @@ from typing import Any
 
 import numpy as np
 
-from helpers.kit import paths
-from helpers.artifacts import PROBE_NAME, TEMP_PREFIX, StepHook
+from helpers.artifacts import PROBE_NAME, TEMP_PREFIX, StepHook, next_version_dir
 from helpers.errors import ArtifactNotFoundError
 from helpers.integrity import CHUNK, MANIFEST_NAME, hashed_files, manifest_path
 

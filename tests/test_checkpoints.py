@@ -13,7 +13,12 @@ import tensorflow as tf
 
 import helpers  # noqa: F401  (quiets TensorFlow before it is imported)
 from helpers import checkpoints
-from helpers.errors import ArtifactNotFoundError
+from helpers.errors import (
+    ArtifactMismatchError,
+    ArtifactNotFoundError,
+    CorruptArtifactError,
+    IncompleteArtifactError,
+)
 
 
 class Tiny(tf.Module):
@@ -120,7 +125,7 @@ def test_restore_builds_optimizer_and_restores_everything(saved: Path):
 def test_model_only_restore_needs_partial(saved: Path):
     model = Tiny(fill=-1.0)
     checkpoint = tf.train.Checkpoint(model=model)
-    with pytest.raises(checkpoints.CheckpointMismatchError, match="partial=True") as caught:
+    with pytest.raises(ArtifactMismatchError, match="partial=True") as caught:
         checkpoints.restore(checkpoint, saved)
     assert "optimizer/_iterations" in caught.value.unused and "step" in caught.value.unused
     assert float(model.w[0, 0]) == -1.0  # nothing was restored
@@ -131,7 +136,7 @@ def test_model_only_restore_needs_partial(saved: Path):
 
 def test_different_architecture_names_variable_and_shapes(saved: Path):
     model = Tiny(hidden=5, fill=-1.0)
-    with pytest.raises(checkpoints.CheckpointMismatchError) as caught:
+    with pytest.raises(ArtifactMismatchError) as caught:
         checkpoints.restore(tf.train.Checkpoint(model=model), saved, partial=True)
     message = str(caught.value)
     assert "model/w is float32[3, 4] in the checkpoint but float32[3, 5] in the object" in message
@@ -142,7 +147,7 @@ def test_different_architecture_names_variable_and_shapes(saved: Path):
 def test_variable_missing_from_checkpoint_is_named(saved: Path):
     model = Tiny()
     model.extra = tf.Variable(1.0)
-    with pytest.raises(checkpoints.CheckpointMismatchError) as caught:
+    with pytest.raises(ArtifactMismatchError) as caught:
         checkpoints.restore(tf.train.Checkpoint(model=model), saved, partial=True)
     assert caught.value.missing == ["model/extra"]
 
@@ -152,7 +157,7 @@ def test_unbuilt_keras_model_is_refused(tmp_path: Path):
     net(tf.ones([1, 3]))
     prefix = tf.train.Checkpoint(net=net).write(str(tmp_path / "net"))
     unbuilt = Net()
-    with pytest.raises(checkpoints.CheckpointError, match="unbuilt Keras model"):
+    with pytest.raises(ArtifactMismatchError, match="unbuilt Keras model"):
         checkpoints.restore(tf.train.Checkpoint(net=unbuilt), prefix)
     fresh_net = Net()
     checkpoints.restore(
@@ -163,7 +168,7 @@ def test_unbuilt_keras_model_is_refused(tmp_path: Path):
 
 def test_optimizer_ambiguity_is_an_error(saved: Path):
     checkpoint = tf.train.Checkpoint(a=Tiny(), b=Tiny(), optimizer=keras.optimizers.Adam())
-    with pytest.raises(checkpoints.CheckpointError, match="2 models next to it"):
+    with pytest.raises(ArtifactMismatchError, match="2 models next to it"):
         checkpoints.restore(checkpoint, saved)
 
 
@@ -181,7 +186,7 @@ def test_missing_folder(tmp_path: Path):
 def test_folder_without_checkpoint(tmp_path: Path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(
-        checkpoints.CheckpointError,
+        IncompleteArtifactError,
         match=r"no checkpoint in this folder \(it contains: notes.txt\)",
     ):
         checkpoints.check(tmp_path)
@@ -189,7 +194,7 @@ def test_folder_without_checkpoint(tmp_path: Path):
 
 def test_folder_without_state_file_lists_prefixes(copy: Path):
     (copy / "checkpoint").unlink()
-    with pytest.raises(checkpoints.CheckpointError, match="ckpt-1, ckpt-2"):
+    with pytest.raises(IncompleteArtifactError, match="ckpt-1, ckpt-2"):
         checkpoints.check(copy)
     assert checkpoints.check(copy / "ckpt-1") == copy / "ckpt-1"
 
@@ -197,15 +202,15 @@ def test_folder_without_state_file_lists_prefixes(copy: Path):
 def test_missing_index(copy: Path):
     (copy / "ckpt-2.index").unlink()
     with pytest.raises(
-        checkpoints.CheckpointError, match=r"names 'ckpt-2', but ckpt-2\.index is missing"
+        IncompleteArtifactError, match=r"names 'ckpt-2', but ckpt-2\.index is missing"
     ):
         checkpoints.check(copy)
-    with pytest.raises(checkpoints.CheckpointError, match=r"ckpt-2\.index is missing"):
+    with pytest.raises(IncompleteArtifactError, match=r"ckpt-2\.index is missing"):
         checkpoints.check(copy / "ckpt-2")
 
 
 def test_file_instead_of_prefix(saved: Path):
-    with pytest.raises(checkpoints.CheckpointError, match="pass the prefix"):
+    with pytest.raises(ArtifactNotFoundError, match="pass the prefix"):
         checkpoints.check(saved / "ckpt-2.data-00000-of-00001")
 
 
@@ -213,20 +218,18 @@ def test_file_instead_of_prefix(saved: Path):
 def test_truncated_data_detected_before_tensorflow_reads_it(copy: Path, keep: int):
     data = copy / "ckpt-2.data-00000-of-00001"
     os.truncate(data, keep)
-    with pytest.raises(
-        checkpoints.CheckpointError, match=r"truncated: .* bytes, but the index"
-    ) as caught:
+    with pytest.raises(CorruptArtifactError, match=r"truncated: .* bytes, but the index") as caught:
         checkpoints.check(copy, read_values=False)
     assert caught.value.path == data
     model, _, _, checkpoint = fresh()
-    with pytest.raises(checkpoints.CheckpointError, match="truncated"):
+    with pytest.raises(CorruptArtifactError, match="truncated"):
         checkpoints.restore(checkpoint, copy)
     assert float(model.w[0, 0]) == -1.0
 
 
 def test_missing_data_file(copy: Path):
     (copy / "ckpt-2.data-00000-of-00001").unlink()
-    with pytest.raises(checkpoints.CheckpointError, match="data file missing"):
+    with pytest.raises(IncompleteArtifactError, match="data file missing"):
         checkpoints.check(copy)
 
 
@@ -234,7 +237,7 @@ def test_missing_data_file(copy: Path):
 def test_truncated_index(copy: Path, keep: int):
     index = copy / "ckpt-2.index"
     os.truncate(index, keep if keep >= 0 else index.stat().st_size - 1)
-    with pytest.raises(checkpoints.CheckpointError, match="damaged index") as caught:
+    with pytest.raises(CorruptArtifactError, match="damaged index") as caught:
         checkpoints.check(copy)
     assert caught.value.path == index
 
@@ -245,7 +248,7 @@ def test_flipped_byte_in_data_caught_by_checksum(copy: Path):
     content[10] ^= 0xFF  # same size: only the checksums can tell
     data.write_bytes(bytes(content))
     checkpoints.check(copy, read_values=False)  # sizes alone look fine
-    with pytest.raises(checkpoints.CheckpointError, match=r"damaged data: .*[Cc]hecksum"):
+    with pytest.raises(CorruptArtifactError, match=r"damaged data: .*[Cc]hecksum"):
         checkpoints.check(copy)
 
 
@@ -254,6 +257,7 @@ import shutil, sys
 from pathlib import Path
 import helpers
 from helpers import checkpoints
+from helpers.errors import CorruptArtifactError, IncompleteArtifactError
 
 work = Path(sys.argv[2])
 shutil.copytree(sys.argv[1], work)
@@ -268,7 +272,7 @@ for name in ("ckpt-2.index", "ckpt-2.data-00000-of-00001"):
         try:
             checkpoints.check(work)
             outcomes["ok"] += 1
-        except checkpoints.CheckpointError:
+        except (CorruptArtifactError, IncompleteArtifactError):
             outcomes["refused"] += 1
     path.write_bytes(original)
 print(outcomes["ok"], outcomes["refused"])

@@ -9,12 +9,12 @@ import pytest
 
 import helpers
 from helpers.checks import nb01
-from helpers.errors import NotASavedModelError
+from helpers.errors import IncompleteArtifactError
 from helpers.inspection import SignatureInfo, TensorSpecInfo
 
 
 def fake_export(folder: Path, weights: bytes) -> Path:
-    """A folder that passes helpers.kit.paths.is_complete_savedmodel, holding ``weights``."""
+    """A folder that passes helpers.artifacts.is_complete_savedmodel, holding ``weights``."""
     (folder / "variables").mkdir(parents=True)
     (folder / "saved_model.pb").write_bytes(b"graph")
     (folder / "variables" / "variables.index").write_bytes(b"index")
@@ -67,11 +67,11 @@ def test_exercise_1_placeholder(versions, capsys):
 
 
 def _the_kits_lookup(versions):  # the shortcut the task puts off limits
-    return helpers.kit.paths.latest_version(versions)
+    return helpers.artifacts.latest_complete_savedmodel(versions)
 
 
 def _the_kits_list(versions):
-    return helpers.kit.paths.version_dirs(versions)[-1][1]
+    return helpers.artifacts.version_dirs(versions)[-1][1]
 
 
 def _highest_number(versions):  # skips the completeness test
@@ -98,8 +98,11 @@ def _any_complete_folder(versions):  # takes names that are not numbers, ranked 
         (lambda base: _highest_number, "your latest_complete returned '3', not '2'"),
         (lambda base: _sorted_as_text, "returned '9', not '10'"),
         (lambda base: _any_complete_folder, "'.2.partial', 'notes', your latest_complete"),
-        (lambda base: _the_kits_lookup, "`helpers.kit.paths.latest_version` is off limits"),
-        (lambda base: _the_kits_list, "`helpers.kit.paths.version_dirs` is off limits"),
+        (
+            lambda base: _the_kits_lookup,
+            "`helpers.artifacts.latest_complete_savedmodel` is off limits",
+        ),
+        (lambda base: _the_kits_list, "`helpers.artifacts.version_dirs` is off limits"),
         (lambda base: lambda v: 4, "returned 4: return the folder"),
     ],
     ids=[
@@ -110,7 +113,7 @@ def _any_complete_folder(versions):  # takes names that are not numbers, ranked 
         "completeness skipped",
         "numbers compared as text",
         "names that are not numbers",
-        "kit's latest_version",
+        "kit's latest_complete_savedmodel",
         "kit's version_dirs",
         "not a path",
     ],
@@ -247,7 +250,7 @@ def test_exercise_2_wrong_folders(exports, monkeypatch, capsys):
 
 def test_exercise_2_not_a_savedmodel(tmp_path, monkeypatch, capsys):
     def not_a_savedmodel(path):  # what helpers.inspection raises for a folder without one
-        raise NotASavedModelError(path, "no saved_model.pb")
+        raise IncompleteArtifactError(path, "no saved_model.pb")
 
     monkeypatch.setattr("helpers.inspection.savedmodel_signatures", not_a_savedmodel)
     answer = nb01.exercise_2(lambda f: "k", tmp_path / "empty", tmp_path / "named")

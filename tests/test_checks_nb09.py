@@ -17,7 +17,6 @@ import pytest
 from helpers import artifacts, faults, integrity
 from helpers.checks import nb09
 from helpers.errors import ArtifactError
-from helpers.kit import paths
 
 posix_only = pytest.mark.skipif(os.name == "nt", reason="kill points need SIGKILL")
 
@@ -46,7 +45,7 @@ def publish_into(model, base, temp):
         model.export(temp, verbose=False)
         integrity.write_manifest(temp)
         artifacts.sync_tree(temp)
-        target = paths.next_version_dir(base)
+        target = artifacts.next_version_dir(base)
         os.rename(temp, target)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
@@ -56,7 +55,7 @@ def publish_into(model, base, temp):
 
 
 def publish_direct(model, base):
-    target = paths.next_version_dir(base)
+    target = artifacts.next_version_dir(base)
     model.export(target, verbose=False)
     integrity.write_manifest(target)
     return target
@@ -67,7 +66,7 @@ def publish_in_system_temp(model, base):
     model.export(temp)
     integrity.write_manifest(temp)
     artifacts.sync_tree(temp)
-    target = paths.next_version_dir(base)
+    target = artifacts.next_version_dir(base)
     shutil.move(temp, target)
     artifacts.fsync_dir(base)
     return target
@@ -77,7 +76,7 @@ def publish_manifest_after_rename(model, base):
     temp = tempfile.mkdtemp(dir=base, prefix=f".tmp-{os.getpid()}-")
     model.export(temp)
     artifacts.sync_tree(temp)
-    target = paths.next_version_dir(base)
+    target = artifacts.next_version_dir(base)
     os.rename(temp, target)
     integrity.write_manifest(target)
     artifacts.fsync_dir(base)
@@ -88,7 +87,7 @@ def publish_without_flush(model, base):
     temp = tempfile.mkdtemp(dir=base, prefix=f".tmp-{os.getpid()}-")
     model.export(temp)
     integrity.write_manifest(temp)
-    target = paths.next_version_dir(base)
+    target = artifacts.next_version_dir(base)
     os.rename(temp, target)
     return target
 
@@ -98,7 +97,7 @@ def publish_flush_before_manifest(model, base):
     model.export(temp)
     artifacts.sync_tree(temp)
     integrity.write_manifest(temp)
-    target = paths.next_version_dir(base)
+    target = artifacts.next_version_dir(base)
     os.rename(temp, target)
     artifacts.fsync_dir(base)
     return target
@@ -109,7 +108,7 @@ def publish_without_parent_flush(model, base):
     model.export(temp)
     integrity.write_manifest(temp)
     artifacts.sync_tree(temp)
-    target = paths.next_version_dir(base)
+    target = artifacts.next_version_dir(base)
     os.rename(temp, target)
     return target
 
@@ -132,7 +131,7 @@ def publish_by_copy(model, base):
     model.export(temp)
     integrity.write_manifest(temp)
     artifacts.sync_tree(temp)
-    target = paths.next_version_dir(base)
+    target = artifacts.next_version_dir(base)
     shutil.copytree(temp, target)
     shutil.rmtree(temp)
     artifacts.fsync_dir(base)
@@ -144,7 +143,7 @@ def publish_no_clean_up(model, base):
     model.export(temp)
     integrity.write_manifest(temp)
     artifacts.sync_tree(temp)
-    target = paths.next_version_dir(base)
+    target = artifacts.next_version_dir(base)
     os.rename(temp, target)
     artifacts.fsync_dir(base)
     return target
@@ -171,7 +170,7 @@ def test_exercise_1_another_right_answer_retries_a_lost_race(tmp_path, capsys):
             integrity.write_manifest(temp)
             artifacts.sync_tree(temp)
             while True:
-                target = paths.next_version_dir(base)
+                target = artifacts.next_version_dir(base)
                 try:
                     os.rename(temp, target)
                     break
@@ -195,7 +194,7 @@ def test_exercise_1_os_sync_flushes_everything(tmp_path, capsys):
             model.export(temp)
             integrity.write_manifest(temp)
             os.sync()
-            target = paths.next_version_dir(base)
+            target = artifacts.next_version_dir(base)
             os.rename(temp, target)
         except BaseException:
             shutil.rmtree(temp)
@@ -215,7 +214,7 @@ def test_exercise_1_placeholder(tmp_path, capsys):
     ("publish", "hint"),
     [
         (publish_direct, "exported straight into the numbered folder 3: half-way through, a "
-         "reader calling latest_version got '3'"),
+         "reader calling latest_complete_savedmodel got '3'"),
         (publish_in_system_temp, "not into the versions folder"),
         (lambda m, b: publish_right(m, tempfile.mkdtemp(dir=b)), "not into the versions folder"),
         (publish_manifest_after_rename, "had no manifest that matched its files"),
@@ -231,7 +230,7 @@ def test_exercise_1_placeholder(tmp_path, capsys):
         (lambda m, b: None, "never called `model.export(...)`"),
         (lambda m, b: Path(b) / "2", "never called `model.export(...)`"),  # an earlier folder
         (Path("versions") / "3", "should be a function"),  # a folder typed in
-        (artifacts.export_version, "`helpers.artifacts.save_version` is off limits"),
+        (artifacts.export_savedmodel_version, "`helpers.artifacts.save_version` is off limits"),
         (lambda m, b: artifacts.save_version(b, lambda f: m.export(f, verbose=False)),
          "`helpers.artifacts.save_version` is off limits"),
         (lambda m, b: artifacts.publish(_exported(m, b), b),
@@ -595,7 +594,7 @@ def test_exercise_4_placeholder_and_bad_kinds(versions, tmp_path, capsys):
     ("steps", "clean_up", "hint"),
     [
         (["before-rename", "renamed", "parent-synced"], clean_dead_writers,
-         "killed at 'before-rename' never renamed its temporary folder: latest_published "
+         "killed at 'before-rename' never renamed its temporary folder: latest_published_version "
          "stayed 2"),
         (["parent-synced"], clean_dead_writers, "killed at 'renamed', the writer had "
          "already renamed its folder: version 3 was published"),
@@ -654,7 +653,7 @@ def fallback_experiment(versions: Path, copy: Path, flip: str = "saved_model.pb"
     """The learner's experiment on fake versions: the strict error, and a Loaded as
     load_latest(fallback=True) would return it (a fake: no TensorFlow)."""
     shutil.copytree(versions, copy)
-    newest = artifacts.latest_published(copy)
+    newest = artifacts.latest_published_version(copy)
     faults.flip_byte(newest / flip)
     try:
         integrity.verify_manifest(newest)

@@ -20,7 +20,12 @@ import numpy as np
 import pytest
 
 from helpers import deploy, loading
-from helpers.errors import ArtifactError, ArtifactNotFoundError
+from helpers.errors import (
+    ArtifactError,
+    ArtifactNotFoundError,
+    CorruptArtifactError,
+    RuntimeCrashError,
+)
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="signals differ on Windows")
 
@@ -105,19 +110,19 @@ def test_damaged_file_gives_a_clear_error(good, tmp_path, name):
 def test_missing_file_and_folder(tmp_path, kind):
     with pytest.raises(ArtifactNotFoundError, match=f"no such .{kind} file"):
         _load(kind, tmp_path / f"nowhere.{kind}")
-    with pytest.raises(loading.NotADeploymentModelError, match="is a folder"):
+    with pytest.raises(CorruptArtifactError, match="is a folder"):
         _load(kind, tmp_path)
 
 
 def test_wrong_format_is_named(good, tmp_path):
     onnx_named_tflite = tmp_path / "really_onnx.tflite"
     onnx_named_tflite.write_bytes(good["onnx"].read_bytes())
-    with pytest.raises(loading.NotADeploymentModelError, match="no TFL3 identifier"):
+    with pytest.raises(CorruptArtifactError, match="no TFL3 identifier"):
         loading.load_tflite(onnx_named_tflite)
     for source in ("tflite", "keras"):
         named_onnx = tmp_path / f"really_{source}.onnx"
         named_onnx.write_bytes(good[source].read_bytes())
-        with pytest.raises(loading.NotADeploymentModelError, match="not a readable ONNX"):
+        with pytest.raises(CorruptArtifactError, match="not a readable ONNX"):
             loading.load_onnx(named_onnx)
     assert zipfile.is_zipfile(good["keras"])
 
@@ -140,7 +145,7 @@ def test_a_runtime_crash_in_the_child_is_an_error_here(good, monkeypatch, kind):
     opened = []
     monkeypatch.setattr(loading, "_open_onnx", lambda path: opened.append(path))
     monkeypatch.setattr(loading, "_open_tflite", lambda path: opened.append(path))
-    with pytest.raises(loading.RuntimeCrashError, match=signal.SIGABRT.name) as raised:
+    with pytest.raises(RuntimeCrashError, match=signal.SIGABRT.name) as raised:
         _load(kind, good[kind])
     assert str(raised.value).startswith(f"{good[kind]}: opening it crashed")
     assert opened == []
@@ -149,5 +154,5 @@ def test_a_runtime_crash_in_the_child_is_an_error_here(good, monkeypatch, kind):
 def test_a_failing_child_reports_its_problem(good, monkeypatch):
     fail = "import sys; print('error: the runtime said no', file=sys.stderr); sys.exit(2)"
     monkeypatch.setattr(loading, "_probe_command", lambda kind, path: [sys.executable, "-c", fail])
-    with pytest.raises(loading.NotADeploymentModelError, match="the runtime said no"):
+    with pytest.raises(CorruptArtifactError, match="the runtime said no"):
         loading.load_onnx(good["onnx"])

@@ -5,7 +5,7 @@ import zipfile
 import pytest
 
 from helpers import inspection
-from helpers.errors import ArtifactNotFoundError, NotAKerasArchiveError, NotASavedModelError
+from helpers.errors import ArtifactNotFoundError, CorruptArtifactError, IncompleteArtifactError
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +60,8 @@ def test_keras_archive_members(saved):
 def test_savedmodel_bad_inputs_name_path_and_problem(tmp_path, saved):
     cases = {
         tmp_path / "missing": (ArtifactNotFoundError, "no such SavedModel folder"),
-        saved / "model.keras": (NotASavedModelError, "is a file"),
-        tmp_path: (NotASavedModelError, "no saved_model.pb"),
+        saved / "model.keras": (CorruptArtifactError, "is a file"),
+        tmp_path: (IncompleteArtifactError, "no saved_model.pb"),
     }
     for path, (error_type, problem) in cases.items():
         with pytest.raises(error_type, match=problem) as caught:
@@ -73,34 +73,68 @@ def test_partial_and_corrupt_savedmodels(tmp_path):
     folder = tmp_path / "partial"
     folder.mkdir()
     (folder / "saved_model.pb").write_bytes(b"")
-    with pytest.raises(NotASavedModelError, match="empty"):
+    with pytest.raises(IncompleteArtifactError, match="empty"):
         inspection.savedmodel_signatures(folder)
     (folder / "saved_model.pb").write_bytes(b"\xff" * 64)
-    with pytest.raises(NotASavedModelError, match=r"variables\.index is missing"):
+    with pytest.raises(IncompleteArtifactError, match=r"variables\.index is missing"):
         inspection.savedmodel_signatures(folder)
     (folder / "variables").mkdir()
     (folder / "variables" / "variables.index").write_bytes(b"")
-    with pytest.raises(NotASavedModelError, match="corrupt"):
+    with pytest.raises(IncompleteArtifactError, match=r"no variables\.data-\* file"):
         inspection.savedmodel_signatures(folder)
+    (folder / "variables" / "variables.data-00000-of-00002").write_bytes(b"values")
+    with pytest.raises(IncompleteArtifactError, match=r"lacks variables\.data-00001-of-00002"):
+        inspection.inspect_savedmodel(folder)
+    (folder / "variables" / "variables.data-00001-of-00002").write_bytes(b"values")
+    assert inspection.inspect_savedmodel(folder) == folder  # the files alone look complete
+    with pytest.raises(CorruptArtifactError, match="corrupt"):
+        inspection.savedmodel_signatures(folder)
+
+
+def test_checkpoint_files_and_inspect_checkpoint(tmp_path):
+    prefix = tmp_path / "ckpt[1]"  # glob characters in the name are taken literally
+    assert inspection.checkpoint_index(prefix) == tmp_path / "ckpt[1].index"
+    assert inspection.missing_shards(prefix) is None
+    with pytest.raises(IncompleteArtifactError, match=r"ckpt\[1\]\.index is missing or empty"):
+        inspection.inspect_checkpoint(prefix)
+    inspection.checkpoint_index(prefix).write_bytes(b"index")
+    (tmp_path / "other.index").write_bytes(b"index")
+    assert inspection.checkpoint_prefixes(tmp_path) == [prefix, tmp_path / "other"]
+    with pytest.raises(IncompleteArtifactError, match=r"data file missing: no ckpt\[1\]\.data"):
+        inspection.inspect_checkpoint(prefix)
+    (tmp_path / "ckpt[1].data-00001-of-00003").write_bytes(b"values")
+    (tmp_path / "ckpt1.data-00000-of-00003").write_bytes(b"another checkpoint's values")
+    assert inspection.checkpoint_data_files(prefix) == [tmp_path / "ckpt[1].data-00001-of-00003"]
+    assert inspection.missing_shards(prefix) == [
+        "ckpt[1].data-00000-of-00003",
+        "ckpt[1].data-00002-of-00003",
+    ]
+    with pytest.raises(IncompleteArtifactError, match="data file missing") as caught:
+        inspection.inspect_checkpoint(prefix)
+    assert caught.value.path == prefix
+    for shard in (0, 2):
+        (tmp_path / f"ckpt[1].data-0000{shard}-of-00003").write_bytes(b"values")
+    assert inspection.inspect_checkpoint(prefix) == prefix
 
 
 def test_keras_bad_inputs(tmp_path):
     not_zip = tmp_path / "fake.keras"
     not_zip.write_text("hello")
-    with pytest.raises(NotAKerasArchiveError, match="not a zip archive"):
-        inspection.keras_archive_members(not_zip)
+    with pytest.raises(CorruptArtifactError, match="not a zip archive"):
+        inspection.inspect_keras(not_zip)
     with pytest.raises(ArtifactNotFoundError):
         inspection.keras_archive_members(tmp_path / "missing.keras")
-    with pytest.raises(NotAKerasArchiveError, match="is a folder"):
-        inspection.keras_archive_members(tmp_path)
+    with pytest.raises(CorruptArtifactError, match="is a folder"):
+        inspection.inspect_keras(tmp_path)
     incomplete = tmp_path / "incomplete.keras"
     with zipfile.ZipFile(incomplete, "w") as archive:
         archive.writestr("config.json", "{}")
-    with pytest.raises(NotAKerasArchiveError, match=r"lacks metadata\.json"):
+    with pytest.raises(IncompleteArtifactError, match=r"lacks metadata\.json"):
         inspection.keras_archive_members(incomplete)
     broken = tmp_path / "broken.keras"
     with zipfile.ZipFile(broken, "w") as archive:
         archive.writestr("config.json", "{not json")
         archive.writestr("metadata.json", "{}")
-    with pytest.raises(NotAKerasArchiveError, match="not valid JSON"):
+    assert inspection.inspect_keras(broken) == broken  # the zip directory is complete
+    with pytest.raises(CorruptArtifactError, match="not valid JSON"):
         inspection.keras_config_summary(broken)

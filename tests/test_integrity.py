@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from helpers import integrity
-from helpers.errors import ArtifactNotFoundError
+from helpers.errors import ArtifactNotFoundError, IntegrityError
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def test_every_kind_of_damage_is_named(folder):
     (folder / "saved_model.pb").write_bytes(b"grapH")
     (folder / "variables" / "variables.index").unlink()
     (folder / "extra.bin").write_bytes(b"?")
-    with pytest.raises(integrity.IntegrityError) as caught:
+    with pytest.raises(IntegrityError) as caught:
         integrity.verify_manifest(folder)
     message = str(caught.value)
     assert str(folder) in message
@@ -49,15 +49,15 @@ def test_single_file_manifest_is_a_sibling(tmp_path):
     assert integrity.write_manifest(model) == tmp_path / "m.keras.sha256"
     assert integrity.verify_manifest(model) == 1
     model.write_bytes(b"zap")
-    with pytest.raises(integrity.IntegrityError, match=r"changed m\.keras"):
+    with pytest.raises(IntegrityError, match=r"changed m\.keras"):
         integrity.verify_manifest(model)
 
 
 def test_missing_and_malformed_manifests(folder, tmp_path):
-    with pytest.raises(integrity.IntegrityError, match="no manifest"):
+    with pytest.raises(IntegrityError, match="no manifest"):
         integrity.verify_manifest(folder)
     (folder / integrity.MANIFEST_NAME).write_text("not a digest line\n")
-    with pytest.raises(integrity.IntegrityError, match="line 1 is malformed"):
+    with pytest.raises(IntegrityError, match="line 1 is malformed"):
         integrity.verify_manifest(folder)
     with pytest.raises(ArtifactNotFoundError):
         integrity.verify_manifest(tmp_path / "nothing")

@@ -61,8 +61,8 @@ def test_writer_completes_when_no_kill_point_matches(tmp_path):
         check=True,
         capture_output=True,
     )
-    assert artifacts.latest_published(base).name == "1"
-    assert artifacts.verify_version(base / "1") == "checkpoint"
+    assert artifacts.latest_published_version(base).name == "1"
+    assert artifacts.verify_version_folder(base / "1") == "checkpoint"
     assert sorted(p.name for p in (base / "1").iterdir()) == [
         "MANIFEST.sha256", "ckpt.data-00000-of-00001", "ckpt.index",
     ]  # fmt: skip

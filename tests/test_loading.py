@@ -16,8 +16,7 @@ from helpers import loading
 from helpers.errors import (
     ArtifactError,
     ArtifactNotFoundError,
-    NotAKerasArchiveError,
-    NotASavedModelError,
+    CorruptArtifactError,
 )
 
 DATA = "variables/variables.data-00000-of-00001"
@@ -54,32 +53,55 @@ def _two_shards_one_missing(folder: Path) -> None:
     (folder / DATA).rename(folder / "variables/variables.data-00000-of-00002")
 
 
-# case -> (damage, expected error class, phrase that must appear in the message)
+INCOMPLETE, CORRUPT = "IncompleteArtifactError", "CorruptArtifactError"
+
+# case -> (damage, expected error class, phrase that must appear in the message): a file
+# missing or empty is incomplete, a file there but unreadable (truncated, damaged) is corrupt
 DAMAGE = {
-    "no saved_model.pb": (lambda f: (f / "saved_model.pb").unlink(), "no saved_model.pb"),
-    "empty saved_model.pb": (lambda f: (f / "saved_model.pb").write_bytes(b""), "is empty"),
+    "no saved_model.pb": (
+        lambda f: (f / "saved_model.pb").unlink(),
+        INCOMPLETE,
+        "no saved_model.pb",
+    ),
+    "empty saved_model.pb": (
+        lambda f: (f / "saved_model.pb").write_bytes(b""),
+        INCOMPLETE,
+        "is empty",
+    ),
     "garbage saved_model.pb": (
         lambda f: (f / "saved_model.pb").write_bytes(b"\xff\x00garbage" * 50),
+        CORRUPT,
         "saved_model.pb is corrupt",
     ),
     "truncated saved_model.pb": (
         lambda f: (f / "saved_model.pb").write_bytes((f / "saved_model.pb").read_bytes()[:999]),
+        CORRUPT,
         "saved_model.pb is corrupt",
     ),
-    "no variables index": (lambda f: (f / INDEX).unlink(), "variables.index is missing"),
+    "no variables index": (
+        lambda f: (f / INDEX).unlink(),
+        INCOMPLETE,
+        "variables.index is missing",
+    ),
     "garbage variables index": (
         lambda f: (f / INDEX).write_bytes(b"\x01" * 600),
+        CORRUPT,
         "variables/variables.index is unreadable",
     ),
-    "no data shard": (lambda f: (f / DATA).unlink(), "no variables.data-* file"),
+    "no data shard": (lambda f: (f / DATA).unlink(), INCOMPLETE, "no variables.data-* file"),
     "one of two shards missing": (
         _two_shards_one_missing,
+        INCOMPLETE,
         "lacks variables.data-00001-of-00002",
     ),
-    "empty data": (_truncate(lambda n: 0), "shorter than variables.index says"),
-    "half the data": (_truncate(lambda n: n // 2), "shorter than variables.index says"),
-    "data one byte short": (_truncate(lambda n: n - 1), "shorter than variables.index says"),
-    "one flipped data byte": (_flip_data_byte, "checksum mismatch"),
+    "empty data": (_truncate(lambda n: 0), CORRUPT, "shorter than variables.index says"),
+    "half the data": (_truncate(lambda n: n // 2), CORRUPT, "shorter than variables.index says"),
+    "data one byte short": (
+        _truncate(lambda n: n - 1),
+        CORRUPT,
+        "shorter than variables.index says",
+    ),
+    "one flipped data byte": (_flip_data_byte, CORRUPT, "checksum mismatch"),
 }
 
 CHILD = """
@@ -103,7 +125,7 @@ def damaged_results(saved, tmp_path_factory) -> tuple[dict[str, Path], dict[str,
     """Load every damaged copy in ONE child process: a crash there cannot take pytest down."""
     base = tmp_path_factory.mktemp("damaged")
     folders = {}
-    for number, (case, (damage, _)) in enumerate(DAMAGE.items()):
+    for number, (case, (damage, _, _)) in enumerate(DAMAGE.items()):
         folder = base / f"case{number}"
         shutil.copytree(saved / "export", folder)
         damage(folder)
@@ -123,9 +145,9 @@ def damaged_results(saved, tmp_path_factory) -> tuple[dict[str, Path], dict[str,
 def test_damaged_savedmodel_gives_a_clear_error(damaged_results, case):
     folders, results = damaged_results
     kind, message = results[case]
-    assert kind == "NotASavedModelError", f"{case}: {kind} {message}"
+    assert kind == DAMAGE[case][1], f"{case}: {kind} {message}"
     assert message.startswith(f"{folders[case]}: "), "the message must start with the path"
-    assert DAMAGE[case][1] in message, message
+    assert DAMAGE[case][2] in message, message
 
 
 def test_missing_and_file_paths(tmp_path):
@@ -133,7 +155,7 @@ def test_missing_and_file_paths(tmp_path):
         loading.load_savedmodel(tmp_path / "nowhere")
     a_file = tmp_path / "model.pb"
     a_file.write_bytes(b"x")
-    with pytest.raises(NotASavedModelError, match="is a file"):
+    with pytest.raises(CorruptArtifactError, match="is a file"):
         loading.load_savedmodel(a_file)
 
 
@@ -150,7 +172,7 @@ def test_read_values_false_only_opens_the_index(saved, tmp_path):
     shutil.copytree(saved / "export", folder)
     _flip_data_byte(folder)
     loading.check_savedmodel(folder, read_values=False)  # the index is intact
-    with pytest.raises(NotASavedModelError, match="checksum mismatch"):
+    with pytest.raises(CorruptArtifactError, match="checksum mismatch"):
         loading.check_savedmodel(folder)
 
 
@@ -161,7 +183,7 @@ def test_tensorflow_failure_after_checks_is_wrapped(saved, monkeypatch):
         raise tf.errors.NotFoundError(None, None, "Op type not registered 'Imaginary'\nmore")
 
     monkeypatch.setattr(tf.saved_model, "load", refuse)
-    with pytest.raises(loading.SavedModelLoadError) as caught:
+    with pytest.raises(CorruptArtifactError) as caught:
         loading.load_savedmodel(saved / "export")
     assert str(caught.value) == (
         f"{saved / 'export'}: TensorFlow could not load it: "
@@ -186,11 +208,11 @@ def test_load_keras(saved, tmp_path):
         loading.load_keras(tmp_path / "missing.keras")
     not_zip = tmp_path / "broken.keras"
     not_zip.write_bytes(b"not a zip")
-    with pytest.raises(NotAKerasArchiveError, match="not a zip archive"):
+    with pytest.raises(CorruptArtifactError, match="not a zip archive"):
         loading.load_keras(not_zip)
     bad_config = tmp_path / "bad_config.keras"
     with zipfile.ZipFile(bad_config, "w") as archive:
         archive.writestr("config.json", "{not json")
         archive.writestr("metadata.json", "{}")
-    with pytest.raises(ArtifactError, match=r"bad_config\.keras: Keras could not load it"):
+    with pytest.raises(CorruptArtifactError, match=r"bad_config\.keras: Keras could not load it"):
         loading.load_keras(bad_config)

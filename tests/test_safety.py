@@ -20,6 +20,7 @@ from test_sandbox_escapes import Listener
 
 import helpers  # noqa: F401  (quiet TensorFlow first)
 from helpers import safety
+from helpers.errors import ArtifactError, ArtifactNotFoundError
 
 WIDTH = 4
 SECRET = b"API_KEY=not-a-real-key-0123456789abcdef"
@@ -794,7 +795,7 @@ def test_scan_reports_what_it_does_not_know(tmp_path):
     assert "not inspected" in str(safety.scan(tmp_path / "notes.txt"))
     assert safety.worst(safety.scan(tmp_path / "notes.txt")) == "warning"
     assert safety.worst(safety.scan(tmp_path)) == "warning"  # an empty folder
-    with pytest.raises(safety.ArtifactError, match="does not exist"):
+    with pytest.raises(ArtifactNotFoundError, match="does not exist"):
         safety.scan(tmp_path / "missing.keras")
 
 
@@ -939,7 +940,7 @@ def test_sandbox_refuses_a_missing_model(tmp_path):
         with pytest.raises(safety.SandboxUnavailable):
             safety.load_in_sandbox(tmp_path / "nothing", INPUTS, workdir=tmp_path)
     else:
-        with pytest.raises(safety.ArtifactError, match="does not exist"):
+        with pytest.raises(ArtifactError, match="does not exist"):
             safety.load_in_sandbox(tmp_path / "nothing", INPUTS, workdir=tmp_path)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from helpers import serving
-from helpers.errors import ArtifactError, NotASavedModelError
+from helpers.errors import ArtifactError, IncompleteArtifactError
 from helpers.verify import assert_same
 
 
@@ -61,7 +61,7 @@ def test_layout_copies_into_a_numbered_version(export, tmp_path):
         serving.serving_layout(export, base, version=3)
     with pytest.raises(ValueError, match="positive integer"):
         serving.serving_layout(export, base, version=0)
-    with pytest.raises(NotASavedModelError):
+    with pytest.raises(IncompleteArtifactError):
         serving.serving_layout(tmp_path, base, version=4)
 
 

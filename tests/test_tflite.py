@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from helpers import tflite
-from helpers.errors import ArtifactNotFoundError
+from helpers.errors import ArtifactNotFoundError, CorruptArtifactError
 
 
 def test_capture_native_stderr_catches_writes_to_descriptor_2(capfd) -> None:
@@ -22,11 +22,11 @@ def test_capture_native_stderr_catches_writes_to_descriptor_2(capfd) -> None:
 def test_require_tflite_names_the_problem(tmp_path) -> None:
     with pytest.raises(ArtifactNotFoundError, match="no such"):
         tflite.require_tflite(tmp_path / "missing.tflite")
-    with pytest.raises(tflite.NotATFLiteModelError, match="folder"):
+    with pytest.raises(CorruptArtifactError, match="folder"):
         tflite.require_tflite(tmp_path)
     fake = tmp_path / "fake.tflite"
     fake.write_bytes(b"not a flatbuffer at all")
-    with pytest.raises(tflite.NotATFLiteModelError, match="TFL3"):
+    with pytest.raises(CorruptArtifactError, match="TFL3"):
         tflite.require_tflite(fake)
 
 

@@ -9,9 +9,9 @@ messages.
 
 Conventions in the notebooks (``tools/student_edition.py`` relies on them)::
 
-    latest_folder = None  # your answer: the folder latest_version returns
+    latest_folder = None  # your answer: the folder latest_complete_savedmodel returns
     # BEGIN SOLUTION
-    latest_folder = helpers.kit.paths.latest_version(versions)
+    latest_folder = helpers.artifacts.latest_complete_savedmodel(versions)
     # END SOLUTION
 
     helpers.checks.nb01.exercise_1(latest_folder)   # the next cell

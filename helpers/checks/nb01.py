@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from helpers import artifacts
 from helpers.checks.core import Hint, exercise, expect, forbidden, require
 from helpers.errors import ArtifactError
 from helpers.kit import paths
@@ -63,7 +64,7 @@ def _try_layouts(latest_complete: Any) -> None:
             )
 
 
-OFF_LIMITS_1 = ("helpers.kit.paths.latest_version", "helpers.kit.paths.version_dirs")
+OFF_LIMITS_1 = ("helpers.artifacts.latest_complete_savedmodel", "helpers.artifacts.version_dirs")
 
 
 @exercise("1.1", "a third version")
@@ -82,7 +83,7 @@ def exercise_1(
     )
     versions, crashed = Path(versions), Path(crashed)
     expect(
-        paths.is_complete_savedmodel(crashed) is False,
+        artifacts.is_complete_savedmodel(crashed) is False,
         f"Folder {crashed.name} was the crashed export and must stay as it is: publish the new "
         "export with export_version(model, versions), which picks a new number.",
     )
@@ -92,27 +93,27 @@ def exercise_1(
         f"{', '.join(leftovers)} is a half-finished publish: export with export_version(model, "
         "versions), which writes the folder under a temporary name and renames it when complete.",
     )
-    numbered = paths.version_dirs(versions)
+    numbered = artifacts.version_dirs(versions)
     expect(
         bool(numbered) and numbered[-1][1].resolve() != crashed.resolve(),
         f"There is no version after the crashed folder {crashed.name} yet: train `model`, then "
         "publish it with export_version(model, versions).",
     )
     expect(
-        paths.is_complete_savedmodel(numbered[-1][1]),
+        artifacts.is_complete_savedmodel(numbered[-1][1]),
         f"The newest folder, {numbered[-1][1].name}, is incomplete: did the export finish? "
         "Publish it again with export_version(model, versions).",
     )
     try:
-        expected = paths.latest_version(versions)
+        expected = artifacts.latest_complete_savedmodel(versions)
     except ArtifactError as error:
         raise Hint(
-            f"helpers.kit.paths.latest_version(versions) finds no version: {error}"
+            f"helpers.artifacts.latest_complete_savedmodel(versions) finds no version: {error}"
         ) from None
     earlier = [
         folder
         for number, folder in numbered
-        if number < int(expected.name) and paths.is_complete_savedmodel(folder)
+        if number < int(expected.name) and artifacts.is_complete_savedmodel(folder)
     ]
     if earlier:
         expect(

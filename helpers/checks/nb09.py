@@ -19,7 +19,7 @@ from typing import Any
 
 from helpers import artifacts, faults, integrity
 from helpers.checks.core import Hint, exercise, expect, forbidden, require
-from helpers.errors import ArtifactError
+from helpers.errors import ArtifactError, describe
 from helpers.kit import paths
 
 SAVEDMODEL_FILES = (
@@ -82,20 +82,20 @@ class FakeModel:
     def __init__(self, base: Path, *, fail: bool = False) -> None:
         self.base, self.fail = base, fail
         self.exports: list[Path] = []
-        self.reader_saw: list[str] = []  # what latest_version returned half-way
+        self.reader_saw: list[str] = []  # what latest_complete_savedmodel returned half-way
 
     def export(self, filepath: Any, format: str = "tf_saved_model", **kwargs: Any) -> None:
         folder = Path(filepath)
         self.exports.append(folder.resolve())
         folder.mkdir(parents=True, exist_ok=True)
-        _write_files(folder, ("saved_model.pb", "variables/variables.index"), len(self.exports))
+        _write_files(folder, SAVEDMODEL_FILES[1:], len(self.exports))  # complete to a reader
         try:
-            self.reader_saw.append(paths.latest_version(self.base).name)
+            self.reader_saw.append(artifacts.latest_complete_savedmodel(self.base).name)
         except ArtifactError:
             self.reader_saw.append("nothing")
         if self.fail:
             raise OSError(28, "No space left on device (simulated)")
-        _write_files(folder, SAVEDMODEL_FILES[:1] + SAVEDMODEL_FILES[2:3], len(self.exports))
+        _write_files(folder, SAVEDMODEL_FILES[:1], len(self.exports))
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         raise Hint(
@@ -202,8 +202,9 @@ def _check_publish(
     if written.parent == base and written.name.isdigit():
         raise Hint(
             f"`publish` exported straight into the numbered folder {written.name}: half-way "
-            f"through, a reader calling latest_version got {model.reader_saw[-1]!r}, a version "
-            "without its variables. Export into a temporary sibling "
+            "through, a reader calling latest_complete_savedmodel got "
+            f"{model.reader_saw[-1]!r}, a version still being written. Export into a temporary "
+            "sibling "
             "(temp_sibling(base)), then rename it."
         )
     expect(
@@ -227,7 +228,7 @@ def _check_publish(
     )
     expect(
         error is None,
-        f"{call} of `publish` raised {artifacts.short_error(error) if error else ''}",
+        f"{call} of `publish` raised {describe(error, None, limit=160) if error else ''}",
     )
     published = [r for r in events.renames if r[1] == written]
     expect(
@@ -239,12 +240,12 @@ def _check_publish(
     expect(
         target.parent == base and target.name.isdigit(),
         f"the temporary folder was renamed to {paths.show(target)}: rename it to the next "
-        "numbered folder, paths.next_version_dir(base).",
+        "numbered folder, next_version_dir(base).",
     )
     expect(
         target.name == str(number),
         f"{call} published {target.name}, but the next version is {number}: take one more "
-        "than the highest number, at publishing time (paths.next_version_dir(base)).",
+        "than the highest number, at publishing time (next_version_dir(base)).",
     )
     expect(
         manifest_ok,
@@ -318,7 +319,7 @@ def exercise_1(
         f"a failed export left {', '.join(left)} behind: delete the temporary folder when the "
         "export fails (try: ... except BaseException: shutil.rmtree(temp); raise).",
     )
-    numbered = [folder.name for _, folder in paths.version_dirs(base)]
+    numbered = [folder.name for _, folder in artifacts.version_dirs(base)]
     expect(numbered == ["1", "2", "3", "4"], f"a failed export changed the versions: {numbered}.")
     return (
         f"Version {first.name} appeared in one rename, with its manifest, every file flushed "
@@ -420,7 +421,7 @@ def exercise_2(
         expect(
             error is None,
             f"it refused a good copy of {paths.show(source)}: "
-            f"{artifacts.short_error(error) if error else ''}",
+            f"{describe(error, None, limit=160) if error else ''}",
         )
         expect(
             hasattr(loaded, "serve"),
@@ -466,7 +467,7 @@ def exercise_2(
                     f"for {label}, your function did not refuse it: it called "
                     "tf.saved_model.load, and TensorFlow's own checksum (the CRC32C that "
                     "variables.index keeps for every value) raised "
-                    f"{artifacts.short_error(error, 60)}. That covers only the variables' "
+                    f"{describe(error, None, limit=60)}. That covers only the variables' "
                     "bytes, and only once TensorFlow reads them. Recompute the manifest and "
                     "compare it with the stored one first, as section 2 does."
                 )
@@ -474,7 +475,7 @@ def exercise_2(
                 raise Hint(
                     f"you verified after loading: for {label}, tf.saved_model.load read the "
                     "files before anything refused them"
-                    + (f" ({artifacts.short_error(error, 60)})" if error else "")
+                    + (f" ({describe(error, None, limit=60)})" if error else "")
                     + ". Check the manifest first: damage must be refused before TensorFlow "
                     "reads a byte."
                 )
@@ -612,7 +613,7 @@ def kill_outcomes(versions: Path, scratch: Path) -> dict[str, KillOutcome]:
             step,
             base,
             killed,
-            artifacts.latest_published(base).name,
+            artifacts.latest_published_version(base).name,
             tuple(folder.name for folder in artifacts.abandoned(base)),
         )
     return outcomes
@@ -680,7 +681,7 @@ def exercise_4(
     expect(not unknown, f"not steps of helpers.artifacts.SAVE_STEPS: {unknown}.")
     expect(callable(clean_up), "`clean_up` should be a function: `def clean_up(base): ...`.")
     versions = Path(versions)
-    before = artifacts.latest_published(versions).name
+    before = artifacts.latest_published_version(versions).name
     after = str(int(before) + 1)
     outcomes = kill_outcomes(versions, _scratch(artifacts_dir, "exercise_4_check"))
     broken = [step for step, outcome in outcomes.items() if not outcome.killed]
@@ -690,14 +691,14 @@ def exercise_4(
         if step == "probe-written":
             raise Hint(
                 "'probe-written' comes before the rename: a writer killed there leaves only "
-                f"its temporary folder, and latest_published stays {before}."
+                f"its temporary folder, and latest_published_version stays {before}."
             )
         outcome = outcomes[step]
         expect(
             step in publishing,
-            f"a writer killed at {step!r} never renamed its temporary folder: latest_published "
-            f"stayed {outcome.latest}, and its .tmp-… folder was left behind "
-            f"({len(outcome.abandoned)} abandoned).",
+            f"a writer killed at {step!r} never renamed its temporary folder: "
+            f"latest_published_version stayed {outcome.latest}, and its .tmp-… folder was left "
+            f"behind ({len(outcome.abandoned)} abandoned).",
         )
     for step in publishing:
         expect(
@@ -725,7 +726,7 @@ def _first_good(base: Path) -> tuple[Path, list[Path]]:
     failed = []
     for _, folder in reversed(artifacts.published_versions(base)):
         try:
-            artifacts.verify_version(folder, parse=False)
+            artifacts.verify_version_folder(folder, parse=False)
         except ArtifactError:
             failed.append(folder)
             continue
@@ -752,7 +753,7 @@ def exercise_5(strict_error: Any, fallen_back: Any, versions: str | os.PathLike[
         "work on a copy of the versions folder "
         "(shutil.copytree(versions, ARTIFACTS / 'exercise_5')), never on the original.",
     )
-    newest = artifacts.latest_published(base)
+    newest = artifacts.latest_published_version(base)
     try:
         integrity.verify_manifest(newest)
     except ArtifactError as error:

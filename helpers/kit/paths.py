@@ -1,4 +1,8 @@
-"""Where things are written: the artifacts folder, timestamped and numbered version folders."""
+"""Where things are written: the artifacts folder and timestamped folders.
+
+Numbered version folders (``base/1``, ``base/2``...) are a lesson, not machinery: they live in
+:mod:`helpers.artifacts` (``version_dirs``, ``next_version_dir``, ``latest_complete_savedmodel``).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,12 @@ import os
 import shutil
 from pathlib import Path
 
-from helpers.errors import ArtifactNotFoundError, IncompleteVersionError
-
 ARTIFACTS_ENV = "KIT_ARTIFACTS_DIR"
 
 
 def repo_root() -> Path:
     """The kit's top folder (the package is installed in editable mode from it)."""
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]  # helpers/kit/paths.py
 
 
 def artifacts_root() -> Path:
@@ -66,55 +68,3 @@ def timestamped_dir(
         candidate = base.with_name(f"{base.name}-{suffix}")
         suffix += 1
     return candidate
-
-
-def version_dirs(base: str | os.PathLike[str]) -> list[tuple[int, Path]]:
-    """The numbered children ``base/1``, ``base/2``... as ``(number, path)``, lowest first."""
-    base = Path(base)
-    if not base.is_dir():
-        return []
-    found = [
-        (int(child.name), child)
-        for child in base.iterdir()
-        if child.is_dir() and child.name.isdigit() and child.name.isascii()
-    ]
-    return sorted(found)
-
-
-def next_version_dir(base: str | os.PathLike[str]) -> Path:
-    """``base/N`` where N is one more than the highest existing number, complete or not."""
-    existing = version_dirs(base)
-    number = existing[-1][0] + 1 if existing else 1
-    return Path(base) / str(number)
-
-
-def is_complete_savedmodel(path: str | os.PathLike[str]) -> bool:
-    """True if ``path`` holds a non-empty ``saved_model.pb`` and a variables index."""
-    path = Path(path)
-    graph = path / "saved_model.pb"
-    return (
-        graph.is_file()
-        and graph.stat().st_size > 0
-        and (path / "variables" / "variables.index").is_file()
-    )
-
-
-def latest_version(base: str | os.PathLike[str]) -> Path:
-    """The highest-numbered *complete* SavedModel version under ``base``.
-
-    Folders that are not plain numbers (``.tmp-3``, ``3.partial``) are never versions; numbered
-    folders that are incomplete (being written, or left by a crash) are skipped.
-    """
-    base = Path(base)
-    if not base.exists():
-        raise ArtifactNotFoundError(base, "no such folder of model versions")
-    if not base.is_dir():
-        raise IncompleteVersionError(base, "is a file, not a folder of numbered versions")
-    versions = version_dirs(base)
-    for _, folder in reversed(versions):
-        if is_complete_savedmodel(folder):
-            return folder
-    if versions:
-        skipped = ", ".join(folder.name for _, folder in versions)
-        raise IncompleteVersionError(base, f"no complete version (incomplete: {skipped})")
-    raise IncompleteVersionError(base, "no numbered version folders (expected 1, 2, ...)")
