@@ -241,7 +241,7 @@ def _beside(path):  # writes the damage into a new file, leaves the one given un
 
 
 def _the_kits_flip(path):  # the shortcut the task puts off limits
-    helpers.faults.flip_byte(Path(path))
+    helpers.kit.faults.flip_byte(Path(path))
 
 
 @pytest.mark.parametrize(
@@ -252,7 +252,7 @@ def _the_kits_flip(path):  # the shortcut the task puts off limits
         (_cut, "your flip_middle_byte left 5 bytes: change one byte, keep the size"),
         (_flip_two, "changed the byte(s) at [1, 5], not the middle one (5)"),
         (_beside, "changed the byte(s) at [], not the middle one"),
-        (_the_kits_flip, "`helpers.faults.flip_byte` is off limits"),
+        (_the_kits_flip, "`helpers.kit.faults.flip_byte` is off limits"),
     ],
     ids=["a value", "position typed in", "cut short", "two bytes", "a new file", "kit's flip"],
 )

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import artifacts, faults, integrity
-from helpers.checks import nb09
+from helpers import artifacts, integrity
+from helpers.checks import fakes, nb09
 from helpers.errors import ArtifactError
+from helpers.kit import faults
 
 posix_only = pytest.mark.skipif(os.name == "nt", reason="kill points need SIGKILL")
 
@@ -311,17 +312,6 @@ def test_exercise_1_refuses_the_notebooks_own_one_liners(tmp_path, capsys, answe
     assert namespace["save_version"] is own[0]  # the check put the notebook's names back
 
 
-def test_watch_disk_restores_os_functions(tmp_path):
-    real = (os.fsync, os.rename, os.replace, os.sync)
-    with nb09.watch_disk() as events:
-        (tmp_path / "a").mkdir()
-        os.rename(tmp_path / "a", tmp_path / "b")
-        artifacts.fsync_dir(tmp_path)
-    assert (os.fsync, os.rename, os.replace, os.sync) == real
-    assert [kind for kind, _ in events.log] == ["rename", "fsync"]
-    assert events.renames[0][1:3] == ((tmp_path / "a").resolve(), (tmp_path / "b").resolve())
-
-
 # --- exercises 2 and 3: one tiny SavedModel ---------------------------------------------------
 
 
@@ -549,7 +539,7 @@ def test_exercise_3_damaged_original_or_other_file(version, tmp_path, capsys):
 def versions(tmp_path):
     base = tmp_path / "versions"
     for number in (1, 2):
-        nb09.fake_version(base, number)
+        fakes.fake_version(base / str(number), seed=number)
     return base
 
 

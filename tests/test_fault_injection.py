@@ -1,7 +1,7 @@
 """Damaged and mismatched artifacts: every load ends in a clear error, never a crash or a
 silent wrong load.
 
-One long-lived loader child (``python -m helpers.faults serve``) loads every case and reports
+One long-lived loader child (``python -m harness.faults serve``) loads every case and reports
 each outcome over a pipe; a child dying mid-case is recorded as a crash for that case. The
 suite (shared with tests/test_kill_points.py) runs once per test session; its figures are
 printed by ``test_print_figures`` (see them with ``pytest -s``).
@@ -13,8 +13,7 @@ import sys
 import textwrap
 
 import pytest
-
-from helpers import faults
+from harness import faults
 
 SUITE_BUDGET_SECONDS = 240  # about 1 minute on an idle 2-core machine; generous for a busy one
 

@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import faults, long_runs
+from helpers import long_runs
 from helpers.errors import ArtifactError
+from helpers.kit import faults
 from helpers.kit.models import digits_mlp
 
 SHARD_GB = 9000 / 1024**3  # the digits MLP with its optimizer built: several shards

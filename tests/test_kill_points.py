@@ -1,7 +1,7 @@
 """A saving process killed at every step of a save: no version is lost, "latest" never points
 at a partial version, and the partial folders are ignored and cleanable.
 
-Most kill points use a TensorFlow-free writer (``python -m helpers.faults write``) that copies a
+Most kill points use a TensorFlow-free writer (``python -m helpers.kit.faults write``) that copies a
 good version file by file through :func:`helpers.artifacts.save_version` and SIGKILLs itself at
 a named step (half-way through each file, after each file, after the manifest, before and after
 the rename...). One kill lands inside a real ``model.export``. Shares the suite run with
@@ -14,8 +14,9 @@ import subprocess
 import sys
 
 import pytest
+from harness import faults
 
-from helpers import artifacts, faults
+from helpers import artifacts
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL and fcntl")
 
@@ -56,11 +57,8 @@ def test_writer_completes_when_no_kill_point_matches(tmp_path):
     source = artifacts.save_version(tmp_path / "src", lambda f: (f / "ckpt.index").write_text("i"))
     (source / "ckpt.data-00000-of-00001").write_text("d")
     base = tmp_path / "base"
-    subprocess.run(
-        [sys.executable, "-m", "helpers.faults", "write", str(base), str(source), "no-such-step"],
-        check=True,
-        capture_output=True,
-    )
+    command = ["helpers.kit.faults", "write", str(base), str(source), "no-such-step"]
+    subprocess.run([sys.executable, "-m", *command], check=True, capture_output=True)
     assert artifacts.latest_published_version(base).name == "1"
     assert artifacts.verify_version_folder(base / "1") == "checkpoint"
     assert sorted(p.name for p in (base / "1").iterdir()) == [

@@ -12,8 +12,9 @@ import pytest
 import tensorflow as tf
 from nbsource import assert_same_code
 
-from helpers import faults, long_runs
+from helpers import long_runs
 from helpers.errors import ArtifactError
+from helpers.kit import faults
 from helpers.kit.models import digits_mlp
 from helpers.stateful_layers import WordEmbedding
 

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from helpers.checks.core import exercise, expect, forbidden, require
+from helpers.checks.fakes import batch_sizes, spy_signature
 from helpers.errors import ArtifactError
 from helpers.loading import load_savedmodel
 
@@ -28,22 +29,6 @@ def _keys(serving_default: Any) -> tuple[str, str]:
     (input_key,) = keyword
     (output_key,) = serving_default.structured_outputs
     return input_key, output_key
-
-
-class _Recorder:
-    """Stands in for a signature: calls the real one and records each batch's size, so the
-    check sees which batches the learner's function really sent."""
-
-    def __init__(self, signature: Any) -> None:
-        self.signature = signature
-        self.structured_input_signature = signature.structured_input_signature
-        self.structured_outputs = signature.structured_outputs
-        self.sizes: list[int] = []
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        for value in [*args, *kwargs.values()]:
-            self.sizes.append(int(np.shape(value)[0]))
-        return self.signature(*args, **kwargs)
 
 
 def _nudged(predictions: np.ndarray) -> np.ndarray:
@@ -82,7 +67,7 @@ def exercise_1(exact_sizes: Any, serving_default: Any, x_test: Any, predictions:
         ("predictions one float32 step off in their first value", _nudged(predictions), []),
     )
     for label, given_predictions, expected in cases:
-        recorder = _Recorder(serving_default)
+        recorder = spy_signature(serving_default)
         with forbidden("helpers.verify.compare"):
             answer = exact_sizes(recorder, x_test, given_predictions)
         expect(
@@ -90,7 +75,7 @@ def exercise_1(exact_sizes: Any, serving_default: Any, x_test: Any, predictions:
             and all(isinstance(size, int | np.integer) for size in answer),
             f"exact_sizes returned {answer!r}: return a list of whole numbers, e.g. [2, 5].",
         )
-        sent = set(recorder.sizes)
+        sent = batch_sizes(recorder)
         unsent = sorted(set(range(1, 11)) - sent)
         expect(
             not unsent,
@@ -129,7 +114,7 @@ def _try_flipper(flip_middle_byte: Any) -> None:
             path = Path(scratch) / f"{size}.bin"
             original = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
             path.write_bytes(original)
-            with forbidden("helpers.faults.flip_byte"):
+            with forbidden("helpers.kit.faults.flip_byte"):
                 flip_middle_byte(path)
             after = path.read_bytes()
             expect(

@@ -9,25 +9,27 @@ kills a writer at every step of a save; :func:`exercise_5` re-checks the learner
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helpers import artifacts, faults, integrity
+from helpers import artifacts, integrity
 from helpers.checks.core import Hint, exercise, expect, forbidden, require
-from helpers.errors import ArtifactError, describe
-from helpers.kit import paths
-
-SAVEDMODEL_FILES = (
-    "fingerprint.pb",
-    "saved_model.pb",
-    "variables/variables.data-00000-of-00001",
-    "variables/variables.index",
+from helpers.checks.fakes import (
+    FD_PATHS,
+    DiskEvents,
+    exports,
+    fake_model,
+    fake_version,
+    manifest_matches,
+    spy_saved_model_load,
+    watch_disk,
 )
+from helpers.errors import ArtifactError, describe
+from helpers.kit import faults, paths
 
 
 def _scratch(artifacts_dir: str | os.PathLike[str], name: str) -> Path:
@@ -56,138 +58,11 @@ NOTEBOOK_OWN = {"own_where": "section 1 or 4's", "advice": "write the steps out.
 # --- exercise 1: publish atomically ---------------------------------------------------------
 
 
-def _write_files(folder: Path, names: tuple[str, ...], seed: int) -> None:
-    for name in names:
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(f"{name} {seed}\n".encode() * 64)
-
-
-def fake_version(base: Path, number: int) -> Path:
-    """A published version ``base/number``: SavedModel-shaped files and a manifest."""
-    folder = base / str(number)
-    folder.mkdir(parents=True)
-    _write_files(folder, SAVEDMODEL_FILES, number)
-    integrity.write_manifest(folder)
-    return folder
-
-
-class FakeModel:
-    """Stands in for a Keras model: ``export`` writes a small SavedModel-shaped folder.
-
-    Half-way through an export it looks at the versions folder the way a polling server
-    would, and records what that reader saw. With ``fail=True`` the export then raises, as a
-    full disk would.
-    """
-
-    def __init__(self, base: Path, *, fail: bool = False) -> None:
-        self.base, self.fail = base, fail
-        self.exports: list[Path] = []
-        self.reader_saw: list[str] = []  # what latest_complete_savedmodel returned half-way
-
-    def export(self, filepath: Any, format: str = "tf_saved_model", **kwargs: Any) -> None:
-        folder = Path(filepath)
-        self.exports.append(folder.resolve())
-        folder.mkdir(parents=True, exist_ok=True)
-        _write_files(folder, SAVEDMODEL_FILES[1:], len(self.exports))  # complete to a reader
-        try:
-            self.reader_saw.append(artifacts.latest_complete_savedmodel(self.base).name)
-        except ArtifactError:
-            self.reader_saw.append("nothing")
-        if self.fail:
-            raise OSError(28, "No space left on device (simulated)")
-        _write_files(folder, SAVEDMODEL_FILES[:1], len(self.exports))
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        raise Hint(
-            "publish a SavedModel with `model.export(temp, verbose=False)`; "
-            "`model.save` writes a .keras file"
-        )
-
-    def predict(self, inputs: Any, verbose: Any = None) -> Any:
-        import numpy as np
-
-        return np.zeros((len(inputs), 10), "float32")
-
-
-@dataclass
-class DiskEvents:
-    """What a piece of code did to the disk: flushed paths and renamed folders, in order."""
-
-    log: list[tuple[str, Path | None]] = field(default_factory=list)  # ("fsync", path)...
-    renames: list[tuple[int, Path, Path, list[str], bool]] = field(default_factory=list)
-    # (position in log, source, target, files in source, manifest matched at the rename)
-
-
-_FD_PATHS = Path("/proc/self/fd").is_dir()  # Linux names the file behind a descriptor
-
-
-def _fd_path(descriptor: int) -> Path | None:
-    if not _FD_PATHS:  # elsewhere the checks count the flushes instead
-        return None
-    return Path(os.readlink(f"/proc/self/fd/{descriptor}"))
-
-
-def _files(folder: Path) -> list[str]:
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-
-
-def _manifest_matches(folder: Path) -> bool:
-    try:
-        integrity.verify_manifest(folder)
-    except ArtifactError:
-        return False
-    return True
-
-
-@contextlib.contextmanager
-def watch_disk() -> Iterator[DiskEvents]:
-    """Record every ``os.fsync``, ``os.sync``, ``os.rename`` and ``os.replace`` in the block."""
-    events = DiskEvents()
-    names = ("fsync", "rename", "replace") + (("sync",) if hasattr(os, "sync") else ())
-    real = {name: getattr(os, name) for name in names}
-
-    def fsync(descriptor: int) -> None:
-        events.log.append(("fsync", _fd_path(descriptor)))
-        real["fsync"](descriptor)
-
-    def sync() -> None:  # flushes everything
-        events.log.append(("sync", None))
-        real["sync"]()
-
-    def renamer(name: str) -> Callable[..., None]:
-        def rename(source: Any, target: Any, *args: Any, **kwargs: Any) -> None:
-            source_path, target_path = Path(source).resolve(), Path(target).resolve()
-            if source_path.is_dir():
-                events.renames.append(
-                    (
-                        len(events.log),
-                        source_path,
-                        target_path,
-                        _files(source_path),
-                        _manifest_matches(source_path),
-                    )
-                )
-            real[name](source, target, *args, **kwargs)
-            events.log.append(("rename", target_path))
-
-        return rename
-
-    os.fsync = fsync  # type: ignore[assignment]
-    os.rename, os.replace = renamer("rename"), renamer("replace")  # type: ignore[assignment]
-    if "sync" in real:
-        os.sync = sync  # type: ignore[attr-defined]
-    try:
-        yield events
-    finally:
-        for name, function in real.items():
-            setattr(os, name, function)
-
-
 def _check_publish(
     publish: Callable[..., Any], base: Path, number: int, call: str
 ) -> tuple[Path, DiskEvents]:
     """Run ``publish`` once and check that it published ``base/number`` atomically."""
-    model = FakeModel(base)
+    model = fake_model(base)
     error: Exception | None = None
     with watch_disk() as events:
         try:
@@ -196,8 +71,8 @@ def _check_publish(
             raise
         except Exception as raised:  # judged after what it wrote, which explains most errors
             result, error = None, raised
-    expect(bool(model.exports), "`publish` never called `model.export(...)`.")
-    written = model.exports[-1]
+    expect(model.export.called, "`publish` never called `model.export(...)`.")
+    written = exports(model)[-1]
     base = base.resolve()
     if written.parent == base and written.name.isdigit():
         raise Hint(
@@ -256,7 +131,7 @@ def _check_publish(
     flushed = [path for kind, path in events.log[:position] if kind == "fsync"]
     if any(kind == "sync" for kind, _ in events.log[:position]):
         missing = []
-    elif _FD_PATHS:
+    elif FD_PATHS:
         missing = [name for name in files if (written / name) not in flushed]
     else:  # no /proc: count the flushes
         missing = files[len(flushed) :]
@@ -269,7 +144,7 @@ def _check_publish(
     later = [path for kind, path in events.log[position:] if kind == "fsync"]
     synced = any(kind == "sync" for kind, _ in events.log[position:])
     expect(
-        synced or (base in later if _FD_PATHS else bool(later)),
+        synced or (base in later if FD_PATHS else bool(later)),
         "flush the versions folder after the rename (fsync_dir(base)), so "
         "the rename itself survives a power cut.",
     )
@@ -295,11 +170,11 @@ def exercise_1(
     expect(callable(publish), "`publish` should be a function: `def publish(model, base): ...`.")
     base = _scratch(artifacts_dir, "exercise_1") / "versions"
     for number in (1, 2):
-        fake_version(base, number)
+        fake_version(base / str(number), seed=number)
     with forbidden(*OFF_LIMITS_1, function=publish, own=off_limits, **NOTEBOOK_OWN):
         first, _ = _check_publish(publish, base, 3, "the first call")
         _check_publish(publish, base, 4, "a second call")
-        failing = FakeModel(base, fail=True)
+        failing = fake_model(base, fail=True)
         try:
             publish(failing, base)
         except Hint:
@@ -329,30 +204,6 @@ def exercise_1(
 
 
 # --- exercise 2: verify before loading ------------------------------------------------------
-
-
-@contextlib.contextmanager
-def spy_saved_model_load() -> Iterator[list[Path]]:
-    """Record the folder of every ``tf.saved_model.load`` call inside the block, and mark an
-    error that ``tf.saved_model.load`` itself raised (TensorFlow's own checks)."""
-    import tensorflow as tf
-
-    calls: list[Path] = []
-    original = tf.saved_model.load
-
-    def load(export_dir: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append(Path(export_dir).resolve())
-        try:
-            return original(export_dir, *args, **kwargs)
-        except Exception as error:
-            error.raised_by_saved_model_load = True  # type: ignore[attr-defined]
-            raise
-
-    tf.saved_model.load = load
-    try:
-        yield calls
-    finally:
-        tf.saved_model.load = original
 
 
 def _probe_of(folder: Path) -> tuple[Any, Any]:
@@ -550,7 +401,7 @@ def exercise_3(
     expect(
         cut.is_file() and cut.stat().st_size == whole // 2,
         f"in {paths.show(folder)}, cut probe.npz to half its size "
-        "(helpers.faults.truncate(folder / 'probe.npz')) and leave the other files alone.",
+        "(helpers.kit.faults.truncate(folder / 'probe.npz')) and leave the other files alone.",
     )
     scratch = _scratch(artifacts_dir, "exercise_3_check")
     expected_first, expected_second = _expected_errors(source, scratch / "copy")
@@ -645,7 +496,7 @@ def _check_clean_up(clean_up: Callable[[Path], Any], outcome: KillOutcome) -> No
     for name, manifest in versions:
         expect(
             (base / name).is_dir()
-            and _manifest_matches(base / name)
+            and manifest_matches(base / name)
             and integrity.read_manifest(base / name) == manifest,
             f"`clean_up` removed or changed the published version {name}: leave versions alone.",
         )
@@ -762,7 +613,7 @@ def exercise_5(strict_error: Any, fallen_back: Any, versions: str | os.PathLike[
         raise Hint(
             f"the newest version in {paths.show(base)} ({newest.name}) still matches its "
             "manifest: flip a byte of its saved_model.pb "
-            "(helpers.faults.flip_byte(newest / 'saved_model.pb')), then load again."
+            "(helpers.kit.faults.flip_byte(newest / 'saved_model.pb')), then load again."
         )
     expect(
         damage.problem.endswith("changed saved_model.pb"),

@@ -1,7 +1,10 @@
-"""Fault injection for :mod:`helpers.artifacts`: damaged artifacts, a crash-proof loader, kills.
+"""The fault-injection suite for :mod:`helpers.artifacts`: damaged artifacts, a crash-proof
+loader, kills. Test code: used by ``tests/test_fault_injection.py`` and
+``tests/test_kill_points.py`` (through the ``report`` fixture of ``tests/conftest.py``); the
+byte-level damage and the killed writer it builds on are :mod:`helpers.kit.faults`, which
+notebooks 09 and 11 use too.
 
-The pieces, used by ``tests/test_fault_injection.py`` and ``tests/test_kill_points.py`` (and
-:func:`kill_writer` by notebook 09), put together by :func:`run_suite`:
+The pieces, put together by :func:`run_suite`:
 
 - :func:`build_good` (TensorFlow, in a child process) saves good versions of one model in all
   three formats, plus artifacts that are valid but *not* the expected model (another
@@ -10,13 +13,14 @@ The pieces, used by ``tests/test_fault_injection.py`` and ``tests/test_kill_poin
   ones: truncated, flipped bytes, missing or empty files, unreadable files, broken zips...
   Each file-level damage also exists "re-hashed": its manifest rewritten after the damage, so
   the checks behind the manifest (structure, signatures, the library, the probe) are tested too.
-- :class:`LoaderClient` drives one long-lived child process (``python -m helpers.faults
+- :class:`LoaderClient` drives one long-lived child process (``python -m harness.faults
   serve``) that loads the cases one after another and reports each outcome over a pipe. A
   child that dies mid-case is a *crash* for that case, and is restarted.
-- :func:`run_kill_point` runs a cheap, TensorFlow-free writer (``python -m helpers.faults
-  write``) that copies a good version file by file through :func:`helpers.artifacts.save_version`
-  and SIGKILLs itself at a named step; :func:`check_after_kill` checks what is left. One more
-  kill lands inside a real ``model.export``, in the loader child.
+- :func:`run_kill_point` runs the TensorFlow-free writer of :func:`helpers.kit.faults.kill_writer`
+  (``python -m helpers.kit.faults write``), which copies a good version file by file through
+  :func:`helpers.artifacts.save_version` and SIGKILLs itself at a named step;
+  :func:`check_after_kill` checks what is left. One more kill lands inside a real
+  ``model.export``, in the loader child.
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ import signal
 import subprocess
 import sys
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +39,9 @@ from typing import Any
 
 from helpers import artifacts
 from helpers.integrity import MANIFEST_NAME, write_manifest
+from helpers.kit.faults import died_at, flip_byte, rewrite_zip, run_writer, truncate
+
+TESTS = Path(__file__).resolve().parent.parent  # on PYTHONPATH, children find ``harness``
 
 KINDS = ("savedmodel", "keras", "checkpoint")
 PROBE_ROWS = 16
@@ -160,21 +166,6 @@ class Case:
     rehashed: bool = False
 
 
-def flip_byte(path: Path, at_fraction: float = 0.5) -> None:
-    """Invert one byte, the one ``at_fraction`` of the way into the file (0: the first byte,
-    0.5: the middle one)."""
-    data = bytearray(path.read_bytes())
-    position = min(int(len(data) * at_fraction), len(data) - 1)
-    data[position] ^= 0xFF
-    path.write_bytes(bytes(data))
-
-
-def truncate(path: Path, fraction: float = 0.5) -> None:
-    """Keep only the first ``fraction`` of the file."""
-    data = path.read_bytes()
-    path.write_bytes(data[: int(len(data) * fraction)])
-
-
 def make_unreadable(path: Path) -> None:
     """Replace a file by a dangling symbolic link (``chmod 000`` does not stop root)."""
     path.unlink()
@@ -185,22 +176,6 @@ def replace_by_folder(path: Path) -> None:
     """Replace a file by an empty folder of the same name."""
     path.unlink()
     path.mkdir()
-
-
-def _rewrite_zip(path: Path, change: Callable[[str, bytes], bytes | None]) -> None:
-    """Rewrite a zip archive member by member; ``change`` returns new bytes or None to drop."""
-    with zipfile.ZipFile(path) as archive:
-        members = [(info.filename, archive.read(info)) for info in archive.infolist()]
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members:
-            new = change(name, data)
-            if new is not None:
-                archive.writestr(name, new)
-
-
-def replace_zip_member(path: Path, member: str, data: bytes) -> None:
-    """Replace one member of a zip archive (``config.json`` of a ``.keras`` file, say)."""
-    _rewrite_zip(path, lambda name, old: data if name == member else old)
 
 
 def _data_file(folder: Path, pattern: str) -> Path:
@@ -228,7 +203,7 @@ def _swap_checkpoint(source: Path) -> Callable[[Path], None]:
 
 def _keras_json(member: str, text: str) -> Callable[[Path], None]:
     def damage(folder: Path) -> None:
-        _rewrite_zip(
+        rewrite_zip(
             folder / artifacts.KERAS_NAME,
             lambda name, data: text.encode() if name == member else data,
         )
@@ -238,14 +213,14 @@ def _keras_json(member: str, text: str) -> Callable[[Path], None]:
 
 def _keras_drop(member: str) -> Callable[[Path], None]:
     def damage(folder: Path) -> None:
-        _rewrite_zip(folder / artifacts.KERAS_NAME, lambda n, d: None if n == member else d)
+        rewrite_zip(folder / artifacts.KERAS_NAME, lambda n, d: None if n == member else d)
 
     return damage
 
 
 def _keras_member(member: str, action: Callable[[bytes], bytes]) -> Callable[[Path], None]:
     def damage(folder: Path) -> None:
-        _rewrite_zip(
+        rewrite_zip(
             folder / artifacts.KERAS_NAME,
             lambda name, data: action(data) if name == member else data,
         )
@@ -402,6 +377,12 @@ class Outcome:
     seconds: float = 0.0
 
 
+def child_env() -> dict[str, str]:
+    """This process's environment, with ``tests/`` first on ``PYTHONPATH``."""
+    path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path}
+
+
 def _serve(root: Path) -> None:
     """The child's loop: one JSON request per line on stdin, one JSON answer per line."""
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
@@ -483,7 +464,7 @@ class LoaderClient:
         self.root = Path(root)
         self.timeout = timeout
         self.start_timeout = start_timeout
-        self.command = command or [sys.executable, "-m", "helpers.faults", "serve", str(root)]
+        self.command = command or [sys.executable, "-m", "harness.faults", "serve", str(root)]
         self.restarts = 0
         self.log = self.root / "loader-stderr.log"
         self.process: subprocess.Popen[str] | None = None
@@ -493,6 +474,7 @@ class LoaderClient:
         log = open(self.log, "a")  # noqa: SIM115 (the child keeps it)
         self.process = subprocess.Popen(
             self.command,
+            env=child_env(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -568,31 +550,6 @@ class LoaderClient:
 # --- kill points ----------------------------------------------------------------------------
 
 
-def copy_writer(source: Path, on_step: artifacts.StepHook) -> Callable[[Path], None]:
-    """A TensorFlow-free writer: copies ``source``'s files (not its manifest) in two halves.
-
-    Calls ``on_step`` with ``mkdir:<folder>``, ``half:<file>`` (half written, not flushed)
-    and ``whole:<file>``, so a kill can land in the middle of any file.
-    """
-
-    def write(folder: Path) -> None:
-        for item in sorted(source.rglob("*")):
-            relative = item.relative_to(source).as_posix()
-            if item.is_dir():
-                (folder / relative).mkdir()
-                on_step(f"mkdir:{relative}")
-            elif item.name != MANIFEST_NAME:
-                data = item.read_bytes()
-                with open(folder / relative, "wb") as stream:
-                    stream.write(data[: len(data) // 2])
-                    stream.flush()
-                    on_step(f"half:{relative}")
-                    stream.write(data[len(data) // 2 :])
-                on_step(f"whole:{relative}")
-
-    return write
-
-
 def writer_steps(source: Path) -> list[str]:
     """Every step at which :func:`run_kill_point` can kill a copy of ``source``."""
     steps: list[str] = []
@@ -605,17 +562,6 @@ def writer_steps(source: Path) -> list[str]:
     return ["temp-created", *steps] + [
         step for step in artifacts.SAVE_STEPS if step not in ("temp-created", "probe-written")
     ]
-
-
-def kill_at(target: str) -> artifacts.StepHook:
-    """An ``on_step`` hook that SIGKILLs this process when the save reaches step ``target``."""
-
-    def hook(step: str) -> None:
-        if step == target:
-            print(f"reached {step}", flush=True)
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return hook
 
 
 @dataclass
@@ -646,14 +592,8 @@ class KillResult:
 def run_kill_point(base: Path, source: Path, kind: str, step: str) -> KillResult:
     """Kill a writer of a new version under ``base`` at ``step``; check what is left."""
     before = [folder for _, folder in artifacts.published_versions(base)]
-    result = subprocess.run(
-        [sys.executable, "-m", "helpers.faults", "write", str(base), str(source), step],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    killed = result.returncode == -signal.SIGKILL and f"reached {step}" in result.stdout
+    result = run_writer(base, source, step)
+    killed = died_at(result, step)
     notes = [] if killed else [f"exit {result.returncode}: {result.stderr[-300:]}"]
     return check_after_kill(base, before, kind, step, killed, notes)
 
@@ -729,37 +669,6 @@ def _export_and_die(base: Path, protocol: Any) -> None:
     artifacts.export_savedmodel_version(
         model, base, probe_inputs=np.zeros((2, 64), "float32"), on_step=on_step
     )
-
-
-def write_until_killed(base: Path, source: Path, step: str, *, direct: bool = False) -> None:
-    """What the child of :func:`kill_writer` runs: save a copy of ``source`` as the next
-    version under ``base``, and die at ``step``."""
-    hook = kill_at(step)
-    if direct:  # the naive way, for comparison: straight into the next numbered folder
-        target = artifacts.next_version_dir(base)
-        target.mkdir(parents=True)
-        copy_writer(source, hook)(target)
-        write_manifest(target)
-    else:
-        artifacts.save_version(base, copy_writer(source, hook), on_step=hook)
-    print("finished without being killed", flush=True)
-
-
-def kill_writer(base: Path, source: Path, step: str, *, direct: bool = False) -> bool:
-    """Run the copy writer in a child process that SIGKILLs itself at ``step``.
-
-    ``direct=True`` writes straight into the next numbered folder (no temporary folder, no
-    rename): the naive save, for comparison. Returns True if the child died at ``step``.
-    """
-    command = "write-direct" if direct else "write"
-    result = subprocess.run(
-        [sys.executable, "-m", "helpers.faults", command, str(base), str(source), step],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    return result.returncode == -signal.SIGKILL and f"reached {step}" in result.stdout
 
 
 # --- the whole suite ------------------------------------------------------------------------
@@ -905,12 +814,10 @@ def main(argv: list[str]) -> None:
     command, *rest = argv
     if command == "serve":
         _serve(Path(rest[0]))
-    elif command in ("write", "write-direct"):
-        write_until_killed(Path(rest[0]), Path(rest[1]), rest[2], direct=command == "write-direct")
     elif command == "suite":
         print(run_suite(Path(rest[0])).summary())
     else:
-        raise SystemExit(f"unknown command {command!r}: serve, write or suite")
+        raise SystemExit(f"unknown command {command!r}: serve or suite")
 
 
 if __name__ == "__main__":
