@@ -121,6 +121,17 @@ def test_answer_source_finds_the_latest_cell_that_assigns_the_answer(monkeypatch
     assert core.record_answers() is False  # outside IPython nothing is recorded
 
 
+def test_habit_reads_the_recorded_answer_cell_unless_given_one(monkeypatch):
+    from helpers.checks import core
+
+    monkeypatch.setattr(core, "_CELLS", ["x = 3\n", "y = x + 1\n", "check(x)\n"])
+    with pytest.raises(core.Hint, match="typed"):
+        core.habit(None, "x", computed={"x": "typed"})  # the recorded cell that sets x
+    core.habit("x = compute()\n", "x", computed={"x": "typed"})  # a source given wins
+    core.habit(None, "z", computed={"z": "never checked: no cell sets z"})
+    assert core.source_of(None, "y") == "y = x + 1\n" and core.source_of(None) is None
+
+
 def test_record_answers_registers_one_hook_in_ipython(monkeypatch):
     from helpers.checks import core
 

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from nbsource import code_cells
+from harness.answers import solution
 
 from helpers.checks import nb04
 from helpers.kit.models import digits_mlp
@@ -138,18 +138,8 @@ def test_exercise_2_wrong_answers(backup, capsys, epochs_done, restored, hint):
 # --- The habit: what the answer cell did, not only what it produced (issue 22) ----------------
 
 
-def solution(name: str) -> str:
-    """The notebook's own answer cell for the exercise that sets ``name``."""
-    (cell,) = [
-        c
-        for c in code_cells("04")
-        if "# BEGIN SOLUTION" in c and name in c.split("# BEGIN SOLUTION")[0]
-    ]
-    return cell
-
-
 def test_exercise_1_accepts_the_solution_and_another_correct_answer(capsys, model):
-    assert nb04.exercise_1(3, HISTORY, model, source=solution("accuracy_epoch"))
+    assert nb04.exercise_1(3, HISTORY, model, source=solution("04", "accuracy_epoch"))
     other = (
         "accuracies = history['val_accuracy']\n"
         "accuracy_epoch = 1 + max(range(len(accuracies)), key=accuracies.__getitem__)\n"
@@ -175,14 +165,12 @@ def test_exercise_1_accepts_the_solution_and_another_correct_answer(capsys, mode
         ),
     ],
 )
-def test_exercise_1_rejects_answers_that_skip_the_habit(capsys, model, answer, source, hint):
-    verdict = nb04.exercise_1(answer, HISTORY, model, source=source)
-    assert not verdict.solved and verdict.error is None
-    assert hint in capsys.readouterr().out
+def test_exercise_1_rejects_answers_that_skip_the_habit(rejected, model, answer, source, hint):
+    assert hint in rejected(nb04.exercise_1(answer, HISTORY, model, source=source))
 
 
 def test_exercise_2_accepts_the_solution_and_another_correct_answer(backup, capsys):
-    assert nb04.exercise_2(1, _loaded(backup), backup, source=solution("epochs_done"))
+    assert nb04.exercise_2(1, _loaded(backup), backup, source=solution("04", "epochs_done"))
     other = (
         "with open(exercise_backup / 'training_metadata.json') as f:\n"
         "    epochs_done = json.load(f)['epoch']\n"
@@ -212,11 +200,9 @@ def test_exercise_2_accepts_the_solution_and_another_correct_answer(backup, caps
         ("section 2", None, "The weights differ from latest.weights.h5"),  # an earlier object
     ],
 )
-def test_exercise_2_rejects_answers_that_skip_the_habit(backup, capsys, restored, source, hint):
+def test_exercise_2_rejects_answers_that_skip_the_habit(backup, rejected, restored, source, hint):
     models = {"loaded": lambda: _loaded(backup), "section 2": _trained_elsewhere}
-    verdict = nb04.exercise_2(1, models[restored](), backup, source=source)
-    assert not verdict.solved and verdict.error is None
-    assert hint in capsys.readouterr().out
+    assert hint in rejected(nb04.exercise_2(1, models[restored](), backup, source=source))
 
 
 def _trained_elsewhere():

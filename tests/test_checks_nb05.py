@@ -7,7 +7,7 @@ import zipfile
 
 import keras
 import pytest
-from nbsource import code_cells
+from harness.answers import solution
 
 from helpers import integrity
 from helpers.checks import nb05
@@ -136,19 +136,9 @@ def test_exercise_1_class_left_unregistered_gets_a_hint(team_path, capsys):
 # --- The habit: what the answer cell did, not only what it produced (issue 22) ----------------
 
 
-def solution(name: str) -> str:
-    """The notebook's own answer cell for the exercise that sets ``name``."""
-    (cell,) = [
-        c
-        for c in code_cells("05")
-        if "# BEGIN SOLUTION" in c and name in c.split("# BEGIN SOLUTION")[0]
-    ]
-    return cell
-
-
 def test_exercise_1_accepts_the_solution_and_another_correct_answer(team_path, capsys):
     key = "my_team>TeamDense"
-    assert nb05.exercise_1(team_path, key, source=solution("custom_objects_key"))
+    assert nb05.exercise_1(team_path, key, source=solution("05", "custom_objects_key"))
     other = (
         "with zipfile.ZipFile(team_path) as z:\n"
         "    config = json.loads(z.read('config.json'))\n"
@@ -172,24 +162,21 @@ def test_exercise_1_accepts_the_solution_and_another_correct_answer(team_path, c
         ),
     ],
 )
-def test_exercise_1_rejects_answers_that_skip_the_habit(team_path, capsys, source, hint):
-    verdict = nb05.exercise_1(team_path, "my_team>TeamDense", source=source)
-    assert not verdict.solved and verdict.error is None
-    assert hint in capsys.readouterr().out
+def test_exercise_1_rejects_answers_that_skip_the_habit(team_path, rejected, source, hint):
+    assert hint in rejected(nb05.exercise_1(team_path, "my_team>TeamDense", source=source))
 
 
-def test_exercise_1_rejects_an_earlier_file(tmp_path, capsys):
+def test_exercise_1_rejects_an_earlier_file(tmp_path, rejected):
     """An object from an earlier cell: section 1's file, with no `my_team` class."""
     path = tmp_path / "resnet.keras"
     tiny_model(ResidualDense(name="block")).save(path)
-    verdict = nb05.exercise_1(path, "tf_saving_kit>ResidualDense")
-    assert not verdict.solved and verdict.error is None
-    assert "No class in the file is registered under `my_team`" in capsys.readouterr().out
+    out = rejected(nb05.exercise_1(path, "tf_saving_kit>ResidualDense"))
+    assert "No class in the file is registered under `my_team`" in out
 
 
 def test_exercise_2_accepts_the_solution_and_another_correct_answer(tmp_path, capsys):
     path, error = tampered(tmp_path)
-    assert nb05.exercise_2(path, error, True, source=solution("keras_noticed"))
+    assert nb05.exercise_2(path, error, True, source=solution("05", "keras_noticed"))
     other = (
         "helpers.integrity.write_manifest(tampered_path)\n"
         "keras_noticed = True\n"  # typed, but then overwritten by what happened
@@ -217,14 +204,12 @@ def test_exercise_2_accepts_the_solution_and_another_correct_answer(tmp_path, ca
         ),
     ],
 )
-def test_exercise_2_rejects_answers_that_skip_the_habit(tmp_path, capsys, source, hint):
+def test_exercise_2_rejects_answers_that_skip_the_habit(tmp_path, rejected, source, hint):
     path, error = tampered(tmp_path)
-    verdict = nb05.exercise_2(path, error, True, source=source)
-    assert not verdict.solved and verdict.error is None
-    assert hint in capsys.readouterr().out
+    assert hint in rejected(nb05.exercise_2(path, error, True, source=source))
 
 
-def test_exercise_2_rejects_an_earlier_file_and_its_error(tmp_path, capsys):
+def test_exercise_2_rejects_an_earlier_file_and_its_error(tmp_path, rejected):
     """An object from an earlier cell: section 3's file, overwritten by another model, and the
     IntegrityError section 3 caught: no middle byte was changed."""
     path = tmp_path / "digits_resnet.keras"
@@ -235,8 +220,5 @@ def test_exercise_2_rejects_an_earlier_file_and_its_error(tmp_path, capsys):
         integrity.verify_manifest(path)
     except integrity.IntegrityError as error:
         earlier_error = error
-    verdict = nb05.exercise_2(path, earlier_error, False)
-    assert not verdict.solved and verdict.error is None
-    assert "differs from the file its manifest recorded by more than its middle byte" in (
-        capsys.readouterr().out
-    )
+    out = rejected(nb05.exercise_2(path, earlier_error, False))
+    assert "differs from the file its manifest recorded by more than its middle byte" in out

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from nbsource import code_cells
+from harness.answers import solution
 
 from helpers.checks import nb06
 
@@ -146,21 +146,11 @@ def test_exercise_2_rejects_an_error_not_raised_by_this_folder(deployed, tmp_pat
 # --- The habit: what the answer cell did, not only what it produced (issue 22) ----------------
 
 
-def solution(name: str) -> str:
-    """The notebook's own answer cell for the exercise that sets ``name``."""
-    (cell,) = [
-        c
-        for c in code_cells("06")
-        if "# BEGIN SOLUTION" in c and name in c.split("# BEGIN SOLUTION")[0]
-    ]
-    return cell
-
-
 def test_exercise_1_accepts_the_solution_and_another_correct_answer(
     model, probabilities, tmp_path, capsys
 ):
     folder = export_top3(model, tmp_path / "top3")
-    assert nb06.exercise_1(folder, RAW, probabilities, source=solution("top3_export"))
+    assert nb06.exercise_1(folder, RAW, probabilities, source=solution("06", "top3_export"))
     other = (
         "archive = keras.export.ExportArchive()\narchive.track(model)\n"
         "archive.add_endpoint('top_3', lambda p: dict(zip(('scores', 'class_ids'), "
@@ -190,25 +180,21 @@ def test_exercise_1_accepts_the_solution_and_another_correct_answer(
     ],
 )
 def test_exercise_1_rejects_answers_that_skip_the_habit(
-    model, probabilities, tmp_path, capsys, source, hint
+    model, probabilities, tmp_path, rejected, source, hint
 ):
     folder = export_top3(model, tmp_path / "top3")
-    verdict = nb06.exercise_1(folder, RAW, probabilities, source=source)
-    assert not verdict.solved and verdict.error is None
-    assert hint in capsys.readouterr().out
+    assert hint in rejected(nb06.exercise_1(folder, RAW, probabilities, source=source))
 
 
-def test_exercise_1_rejects_an_earlier_export(model, probabilities, tmp_path, capsys):
+def test_exercise_1_rejects_an_earlier_export(model, probabilities, tmp_path, rejected):
     """An object from an earlier cell: section 3's export, without `top_3`."""
     folder = export_top3(model, tmp_path / "keras_export", name="probabilities")
-    verdict = nb06.exercise_1(folder, RAW, probabilities)
-    assert not verdict.solved and verdict.error is None
-    assert "name the endpoint `top_3`" in capsys.readouterr().out
+    assert "name the endpoint `top_3`" in rejected(nb06.exercise_1(folder, RAW, probabilities))
 
 
 def test_exercise_2_accepts_the_solution_and_another_correct_answer(deployed, tmp_path, capsys):
     broken, error = broken_copy(deployed, tmp_path)
-    assert nb06.exercise_2(broken, "call", error, source=solution("fails_at"))
+    assert nb06.exercise_2(broken, "call", error, source=solution("06", "fails_at"))
     other = (
         "fails_at = None\nloaded = tf.saved_model.load(str(broken_export))\n"
         "for step, run in [('call', lambda: loaded.signatures['class_names']())]:\n"
@@ -232,17 +218,14 @@ def test_exercise_2_accepts_the_solution_and_another_correct_answer(deployed, tm
         ),
     ],
 )
-def test_exercise_2_rejects_answers_that_skip_the_habit(deployed, tmp_path, capsys, source, hint):
+def test_exercise_2_rejects_answers_that_skip_the_habit(deployed, tmp_path, rejected, source, hint):
     broken, error = broken_copy(deployed, tmp_path)
-    verdict = nb06.exercise_2(broken, "call", error, source=source)
-    assert not verdict.solved and verdict.error is None
-    assert hint in capsys.readouterr().out
+    assert hint in rejected(nb06.exercise_2(broken, "call", error, source=source))
 
 
-def test_exercise_2_rejects_the_table_exports_error(deployed, tmp_path, capsys):
+def test_exercise_2_rejects_the_table_exports_error(deployed, tmp_path, rejected):
     """An object from an earlier cell: the FileNotFoundError section 2's table export raised."""
     broken, _ = broken_copy(deployed, tmp_path)
     earlier = FileNotFoundError(f"{tmp_path}/table_without_asset/assets/vocabulary.txt")
-    verdict = nb06.exercise_2(broken, "call", earlier)
-    assert not verdict.solved and verdict.error is None
-    assert "fails with NotFoundError, not FileNotFoundError" in capsys.readouterr().out
+    out = rejected(nb06.exercise_2(broken, "call", earlier))
+    assert "fails with NotFoundError, not FileNotFoundError" in out

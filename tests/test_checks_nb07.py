@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 import pytest
-from nbsource import code_cells
+from harness.answers import solution
 
 from helpers.checks import nb07
 
@@ -126,16 +126,6 @@ def test_exercise_1_function_left_unregistered_gets_a_hint(saved, capsys):
 # --- The habit: what the answer cell did, not only what it produced (issue 22) ----------------
 
 
-def solution(name: str) -> str:
-    """The notebook's own answer cell for the exercise that sets ``name``."""
-    (cell,) = [
-        c
-        for c in code_cells("07")
-        if name in c.split("# BEGIN SOLUTION")[0] and "# END SOLUTION" in c
-    ]
-    return cell
-
-
 ALTERNATIVE_1 = """
 registry = keras.saving.get_custom_objects()
 taken = registry.pop("test_kit07>capped")
@@ -155,7 +145,8 @@ loads_unregistered = set(works)
 
 
 def test_exercise_1_accepts_the_notebook_solution_and_another_correct_answer(saved, capsys):
-    assert nb07.exercise_1(*saved, {"savedmodel"}, source=solution("loads_unregistered")).solved
+    source = solution("07", "loads_unregistered")
+    assert nb07.exercise_1(*saved, {"savedmodel"}, source=source).solved
     assert nb07.exercise_1(*saved, {"savedmodel"}, source=ALTERNATIVE_1).solved
     assert capsys.readouterr().out.count("✅") == 2
 
@@ -182,24 +173,21 @@ def test_exercise_1_accepts_the_notebook_solution_and_another_correct_answer(sav
         ),
     ],
 )
-def test_exercise_1_rejects_answers_that_skip_the_habit(saved, capsys, edit, hint):
-    source = edit(solution("loads_unregistered"))
-    verdict = nb07.exercise_1(*saved, {"savedmodel"}, source=source)
-    assert not verdict.solved and verdict.error is None
-    assert hint in capsys.readouterr().out
+def test_exercise_1_rejects_answers_that_skip_the_habit(saved, rejected, edit, hint):
+    source = edit(solution("07", "loads_unregistered"))
+    assert hint in rejected(nb07.exercise_1(*saved, {"savedmodel"}, source=source))
 
 
-def test_exercise_1_rejects_an_export_of_another_model(saved, tmp_path, capsys):
+def test_exercise_1_rejects_an_export_of_another_model(saved, tmp_path, rejected):
     """An object from an earlier cell: an export that is not the model saved as .keras."""
     other = tiny(capped)  # same architecture, other random weights
     other.export(tmp_path / "other_export", verbose=False)
-    verdict = nb07.exercise_1(saved[0], tmp_path / "other_export", {"savedmodel"})
-    assert not verdict.solved and verdict.error is None
-    assert "predicts differently from `a.keras`" in capsys.readouterr().out
+    out = rejected(nb07.exercise_1(saved[0], tmp_path / "other_export", {"savedmodel"}))
+    assert "predicts differently from `a.keras`" in out
 
 
 def test_exercise_2_accepts_the_notebook_solution_and_another_correct_answer(capsys):
-    source = solution("resume_choice")
+    source = solution("07", "resume_choice")
     assert nb07.exercise_2("keras", RESUME, "savedmodel", SERVER, KEEPS, source=source)
     alternative = (
         "needs = {'resume': {'architecture', 'optimizer state'}, "
@@ -230,7 +218,6 @@ def test_exercise_2_accepts_the_notebook_solution_and_another_correct_answer(cap
         ),
     ],
 )
-def test_exercise_2_rejects_answers_that_skip_the_habit(capsys, source, hint):
-    verdict = nb07.exercise_2("keras", RESUME, "savedmodel", SERVER, KEEPS, source=source)
-    assert not verdict.solved and verdict.error is None
-    assert hint in capsys.readouterr().out
+def test_exercise_2_rejects_answers_that_skip_the_habit(rejected, source, hint):
+    out = rejected(nb07.exercise_2("keras", RESUME, "savedmodel", SERVER, KEEPS, source=source))
+    assert hint in out

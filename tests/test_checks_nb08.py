@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from nbsource import code_cells
+from harness.answers import solution
 from tensorflow.python.distribute import multi_worker_util
 
 from helpers.checks import nb08
@@ -288,21 +288,11 @@ def test_exercise_3_wrong_model_or_predictions(strategy, job, capsys):
 # --- The habit: what the answer cell did, not only what it produced (issue 22) ----------------
 
 
-def solution(name: str) -> str:
-    """The notebook's own answer cell for the exercise that sets ``name``."""
-    (cell,) = [
-        c
-        for c in code_cells("08")
-        if "# BEGIN SOLUTION" in c and name in c.split("# BEGIN SOLUTION")[0]
-    ]
-    return cell
-
-
 def test_exercise_1_accepts_the_solution_and_another_correct_answer(strategy, paths, capsys):
     plain, other = paths
     model = _restored(strategy, plain)
     assert nb08.exercise_1(
-        OPTIMIZER_ERROR, model, plain, strategy, other, source=solution("caught")
+        OPTIMIZER_ERROR, model, plain, strategy, other, source=solution("08", "caught")
     )
     alternative = (
         "with strategy.scope():\n    first = helpers.kit.models.digits_mlp()\n"
@@ -342,16 +332,16 @@ def test_exercise_1_accepts_the_solution_and_another_correct_answer(strategy, pa
         ),
     ],
 )
-def test_exercise_1_rejects_answers_that_skip_the_habit(strategy, paths, capsys, source, hint):
+def test_exercise_1_rejects_answers_that_skip_the_habit(strategy, paths, rejected, source, hint):
     plain, other = paths
     model = _restored(strategy, plain)
-    verdict = nb08.exercise_1(OPTIMIZER_ERROR, model, plain, strategy, other, source=source)
-    assert not verdict.solved and verdict.error is None
-    assert hint in capsys.readouterr().out
+    out = rejected(nb08.exercise_1(OPTIMIZER_ERROR, model, plain, strategy, other, source=source))
+    assert hint in out
 
 
 def test_exercise_2_accepts_the_solution_and_another_correct_answer(tmp_path, capsys):
-    assert nb08.exercise_2(_answer, tmp_path / "backup", tmp_path, source=solution("backup_dir"))
+    source = solution("08", "backup_dir")
+    assert nb08.exercise_2(_answer, tmp_path / "backup", tmp_path, source=source)
     other = "backup_dir = _answer\nrestart_reads = job_dir / 'backup'\n"
     assert nb08.exercise_2(_answer, tmp_path / "backup", tmp_path, source=other)
 
@@ -364,10 +354,9 @@ def test_exercise_2_accepts_the_solution_and_another_correct_answer(tmp_path, ca
         "backup_dir = helpers.checks.nb08.writes_to\n",
     ],
 )
-def test_exercise_2_rejects_the_forbidden_shortcuts(tmp_path, capsys, source):
-    verdict = nb08.exercise_2(_answer, tmp_path / "backup", tmp_path, source=source)
-    assert not verdict.solved and verdict.error is None
-    assert "Write the chief rule yourself" in capsys.readouterr().out
+def test_exercise_2_rejects_the_forbidden_shortcuts(tmp_path, rejected, source):
+    out = rejected(nb08.exercise_2(_answer, tmp_path / "backup", tmp_path, source=source))
+    assert "Write the chief rule yourself" in out
 
 
 def test_exercise_3_accepts_the_solution_and_another_correct_answer(strategy, job, capsys):
@@ -376,7 +365,7 @@ def test_exercise_3_accepts_the_solution_and_another_correct_answer(strategy, jo
     model = _loaded(strategy, model_file)
     predictions = model.predict(x, verbose=0)
     args = (model_file, model, predictions, job_dir, results, strategy, x)
-    assert nb08.exercise_3(*args, source=solution("model_file"))
+    assert nb08.exercise_3(*args, source=solution("08", "model_file"))
     other = (
         "model_file = job_dir / 'model.keras'\nwith strategy.scope():\n"
         "    elsewhere = keras.models.load_model(str(model_file), compile=False)\n"
@@ -412,11 +401,9 @@ def test_exercise_3_accepts_the_solution_and_another_correct_answer(strategy, jo
         ),
     ],
 )
-def test_exercise_3_rejects_answers_that_skip_the_habit(strategy, job, capsys, source, hint):
+def test_exercise_3_rejects_answers_that_skip_the_habit(strategy, job, rejected, source, hint):
     job_dir, results, x = job
     model_file = job_dir / "model.keras"
     model = _loaded(strategy, model_file)
     args = (model_file, model, model.predict(x, verbose=0), job_dir, results, strategy, x)
-    verdict = nb08.exercise_3(*args, source=source)
-    assert not verdict.solved and verdict.error is None
-    assert hint in capsys.readouterr().out
+    assert hint in rejected(nb08.exercise_3(*args, source=source))

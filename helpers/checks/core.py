@@ -291,22 +291,29 @@ def self_comparison(source: str) -> str | None:
     return None
 
 
+def source_of(source: str | None, *names: str) -> str | None:
+    """``source`` when a caller (a unit test) gave it; else the recorded answer cell that
+    assigns one of ``names`` (:func:`answer_source`), None outside the kit's notebooks."""
+    return source if source is not None or not names else answer_source(*names)
+
+
 def habit(
     source: str | None,
-    *,
+    *names: str,
     computed: Mapping[str, str] | None = None,
     required: Mapping[str, str] | None = None,
     forbidden: Mapping[str, str] | None = None,
 ) -> None:
     """Raise :class:`Hint` when the answer cell skipped the exercise's habit.
 
-    ``computed`` maps an answer's name to the hint when it is typed in; ``required`` and
-    ``forbidden`` map a regular expression (matched against the code without its comments) to
-    the hint when it is missing, or present (a shortcut the task puts off limits). A comparison
-    of a value with itself is always refused. With no
-    recorded source (outside the kit's notebooks) there is nothing to read, and nothing is
-    checked.
+    The answer cell is ``source`` if given, else the recorded cell that assigns one of the
+    answers' ``names`` (:func:`source_of`). ``computed`` maps an answer's name to the hint when
+    it is typed in; ``required`` and ``forbidden`` map a regular expression (matched against
+    the code without its comments) to the hint when it is missing, or present (a shortcut the
+    task puts off limits). A comparison of a value with itself is always refused. With no
+    source (outside the kit's notebooks) there is nothing to read, and nothing is checked.
     """
+    source = source_of(source, *names)
     if source is None:
         return
     code = without_comments(source)

@@ -9,6 +9,7 @@ from typing import Any
 
 from helpers import artifacts
 from helpers.checks.core import Hint, exercise, expect, forbidden, require
+from helpers.checks.fakes import COMPLETE_FILES, fake_version
 from helpers.errors import ArtifactError
 from helpers.kit import paths
 
@@ -17,13 +18,6 @@ def _weights_bytes(folder: Path) -> bytes:
     """The variable values of a SavedModel folder (its ``variables.data-*`` shards, in order)."""
     shards = sorted((folder / "variables").glob("variables.data-*"))
     return b"".join(shard.read_bytes() for shard in shards)
-
-
-def _fake_version(folder: Path) -> None:
-    """A stand-in for a complete export: the two files a complete SavedModel version has."""
-    (folder / "variables").mkdir(parents=True)
-    (folder / "saved_model.pb").write_bytes(b"stand-in graph")
-    (folder / "variables" / "variables.index").write_bytes(b"stand-in index")
 
 
 # Folders the check builds for the learner's function (stand-ins, not real exports): complete
@@ -35,31 +29,37 @@ _LAYOUTS = (
 )
 
 
+def _call(latest_complete: Any, folder: Path, call: str) -> Path:
+    """``latest_complete(folder)`` with the kit's own helpers off limits; it must be a path."""
+    with forbidden(*OFF_LIMITS_1):
+        found = latest_complete(folder)
+    expect(
+        isinstance(found, str | os.PathLike),
+        f"{call} returned {found!r}: return the folder (a Path).",
+    )
+    return Path(found)
+
+
 def _try_layouts(latest_complete: Any) -> None:
     """Call ``latest_complete`` on the stand-in layouts; raise a Hint at the first wrong one."""
     for complete, crashed, others, answer in _LAYOUTS:
         with tempfile.TemporaryDirectory() as scratch:
             base = Path(scratch) / "versions"
             for number in complete:
-                _fake_version(base / str(number))
+                fake_version(base / str(number), COMPLETE_FILES, manifest=False)
             for number in crashed:
                 (base / str(number) / "variables").mkdir(parents=True)
             for name in others:  # they look complete, but their names are not numbers
-                _fake_version(base / name)
+                fake_version(base / name, COMPLETE_FILES, manifest=False)
             layout = ", ".join(
                 [*(f"{n} complete" for n in complete), *(f"{n} crashed" for n in crashed)]
                 + [f"{name!r}" for name in others]
             )
-            with forbidden(*OFF_LIMITS_1):
-                found = latest_complete(base)
+            found = _call(latest_complete, base, "latest_complete")
             expect(
-                isinstance(found, str | os.PathLike),
-                f"latest_complete returned {found!r}: return the folder (a Path).",
-            )
-            expect(
-                Path(found).resolve() == (base / str(answer)).resolve(),
+                found.resolve() == (base / str(answer)).resolve(),
                 f"On a folder holding {layout}, your latest_complete returned "
-                f"{Path(found).name!r}, not {str(answer)!r}: take the children whose names are "
+                f"{found.name!r}, not {str(answer)!r}: take the children whose names are "
                 "numbers, compare them as numbers, and keep only those with a saved_model.pb.",
             )
 
@@ -121,20 +121,15 @@ def exercise_1(
             f"Version {expected.name} holds exactly the weights of version {earlier[-1].name}: "
             "train `model` for two more epochs before you export it.",
         )
-    with forbidden(*OFF_LIMITS_1):
-        answer = latest_complete(versions)
+    answer = _call(latest_complete, versions, "latest_complete(versions)")
     expect(
-        isinstance(answer, str | os.PathLike),
-        f"latest_complete(versions) returned {answer!r}: return the folder (a Path).",
-    )
-    expect(
-        Path(answer).resolve() != crashed.resolve(),
+        answer.resolve() != crashed.resolve(),
         f"latest_complete(versions) returned folder {crashed.name}, the crashed one: a version "
         "counts only when it holds a saved_model.pb.",
     )
     expect(
-        Path(answer).resolve() == expected.resolve(),
-        f"latest_complete(versions) returned folder {Path(answer).name}, but the highest "
+        answer.resolve() == expected.resolve(),
+        f"latest_complete(versions) returned folder {answer.name}, but the highest "
         f"complete version is {expected.name}.",
     )
     _try_layouts(latest_complete)

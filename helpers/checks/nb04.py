@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from helpers.checks.core import answer_source, exercise, expect, habit, require
+from helpers.checks.core import exercise, expect, habit, require
 
 #: Exercise 4.1's habit: compute the epoch from the history, without training again.
 HABIT_1 = {
@@ -90,7 +90,7 @@ def exercise_1(
     the answer cell's code (by default the recorded cell that set ``accuracy_epoch``).
     """
     require(accuracy_epoch, "accuracy_epoch", "an epoch number, counted from 1")
-    habit(source if source is not None else answer_source("accuracy_epoch"), **HABIT_1)
+    habit(source, "accuracy_epoch", **HABIT_1)
     accuracies = history["val_accuracy"]
     expect(
         isinstance(accuracy_epoch, int | np.integer) and not isinstance(accuracy_epoch, bool),
@@ -144,7 +144,7 @@ def exercise_2(
     """
     require(epochs_done, "epochs_done", "the epoch number in training_metadata.json")
     require(restored, "restored", "a fresh model with latest.weights.h5 loaded")
-    habit(source if source is not None else answer_source("epochs_done", "restored"), **HABIT_2)
+    habit(source, "epochs_done", "restored", **HABIT_2)
     folder = Path(backup_dir)
     expect(
         (folder / METADATA).is_file() and (folder / BACKUP_WEIGHTS).is_file(),

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from helpers.checks.core import Hint, answer_source, exercise, expect, habit, require
+from helpers.checks.core import Hint, exercise, expect, habit, require
 
 #: Exercise 5.1's habit: read the key from config.json rather than typing it.
 HABIT_1 = {
@@ -89,7 +89,7 @@ def exercise_1(
 
     path = Path(require(team_path, "team_path", "the .keras file you saved"))
     key = require(custom_objects_key, "custom_objects_key", "the key for `custom_objects=`")
-    habit(source if source is not None else answer_source("custom_objects_key"), **HABIT_1)
+    habit(source, "custom_objects_key", **HABIT_1)
     names = set(_registered_names(_keras_config(path)))
     team = sorted(name for name in names if name.startswith("my_team>"))
     expect(
@@ -153,8 +153,7 @@ def exercise_2(
     require(manifest_error, "manifest_error", "the error `verify_manifest` raised")
     require(keras_noticed, "keras_noticed", "True or False")
     expect(path.is_file(), f"`{path.name}` is not a file: save `model` there first.")
-    names = ("tampered_path", "manifest_error", "keras_noticed")
-    habit(source if source is not None else answer_source(*names), **HABIT_2)
+    habit(source, "tampered_path", "manifest_error", "keras_noticed", **HABIT_2)
     expect(
         integrity.manifest_path(path).is_file(),
         "There is no manifest next to the file: call `helpers.integrity.write_manifest` right "

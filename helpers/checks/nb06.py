@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from helpers.checks.core import Hint, answer_source, exercise, expect, habit, require
+from helpers.checks.core import Hint, exercise, expect, habit, require
 
 #: Exercise 6.1's habit: an ExportArchive endpoint built on `tf.math.top_k`.
 HABIT_1 = {
@@ -65,7 +65,7 @@ def exercise_1(
     path = _savedmodel_dir(
         require(top3_export, "top3_export", "the folder you exported"), "top3_export"
     )
-    habit(source if source is not None else answer_source("top3_export"), **HABIT_1)
+    habit(source, "top3_export", **HABIT_1)
     loaded = tf.saved_model.load(str(path))  # keep a reference while calling the signature
     signatures = loaded.signatures
     expect(
@@ -142,8 +142,7 @@ def exercise_2(
     )
     require(fails_at, "fails_at", '"load" or "call"')
     require(caught, "caught", "the error you caught")
-    names = ("broken_export", "fails_at", "caught")
-    habit(source if source is not None else answer_source(*names), **HABIT_2)
+    habit(source, "broken_export", "fails_at", "caught", **HABIT_2)
     expect(
         not (path / "assets" / "labels.txt").exists(),
         f"`{path.name}/assets/labels.txt` is still there: delete it from the copy.",

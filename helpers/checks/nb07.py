@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping, Set
 from pathlib import Path
 from typing import Any
 
-from helpers.checks.core import Hint, answer_source, exercise, expect, habit, require
+from helpers.checks.core import Hint, exercise, expect, habit, require
 
 #: What each job in exercise 2 needs, as rows of the notebook's decision map (``keeps``).
 JOBS = {
@@ -109,9 +109,7 @@ def exercise_1(
         answer <= {"keras", "savedmodel"},
         f'Answer with format names from "keras" and "savedmodel", not {sorted(answer)}.',
     )
-    if source is None:
-        source = answer_source("loads_unregistered", "activation_keras", "activation_export")
-    habit(source, **HABIT_1)
+    habit(source, "loads_unregistered", "activation_keras", "activation_export", **HABIT_1)
     with zipfile.ZipFile(keras_path) as archive:
         config = json.loads(archive.read("config.json"))
     registry = keras.saving.get_custom_objects()
@@ -220,9 +218,7 @@ def exercise_2(
     require(resume_needs, "resume_needs", "a set of rows of `keeps`")
     require(server_choice, "server_choice", "a format name")
     require(server_needs, "server_needs", "a set of rows of `keeps`")
-    if source is None:
-        source = answer_source("resume_choice", "server_choice", "resume_needs", "server_needs")
-    habit(source, **HABIT_2)
+    habit(source, "resume_choice", "server_choice", "resume_needs", "server_needs", **HABIT_2)
     resume = _check_job("resume", resume_choice, resume_needs, keeps)
     server = _check_job("server", server_choice, server_needs, keeps)
     return f"Resume: {resume}. Server: {server}."

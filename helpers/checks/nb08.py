@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from helpers.checks.core import Hint, answer_source, exercise, expect, habit, require
+from helpers.checks.core import Hint, exercise, expect, habit, require
 from helpers.kit import distributed
 from helpers.kit import distributed_worker as worker_script
 from helpers.verify import compare
@@ -111,7 +111,7 @@ def exercise_1(
         caught, "caught", "the exception assert_consumed() raises when the optimizer is not built"
     )
     require(repaired, "repaired", "the model you built under the strategy and restored properly")
-    habit(source if source is not None else answer_source("caught", "repaired"), **HABIT_1)
+    habit(source, "caught", "repaired", **HABIT_1)
     expect(
         isinstance(caught, BaseException),
         f"`caught` is a {type(caught).__name__}: catch the exception itself "
@@ -271,7 +271,7 @@ def exercise_2(
     """
     require(backup_dir, "backup_dir", "a function of (tf_config, job_dir)")
     require(restart_reads, "restart_reads", "the folder a restarted worker restores from")
-    habit(source if source is not None else answer_source("backup_dir", "restart_reads"), **HABIT_2)
+    habit(source, "backup_dir", "restart_reads", **HABIT_2)
     expect(
         callable(backup_dir),
         "`backup_dir` should be a function: `def backup_dir(tf_config, job_dir): ...`.",
@@ -338,8 +338,7 @@ def exercise_3(
     require(model_file, "model_file", "the path of the file you loaded")
     require(elsewhere, "elsewhere", "the model you loaded under the strategy")
     require(predictions, "predictions", "elsewhere.predict(digits.x_test, verbose=0)")
-    names = ("model_file", "elsewhere", "predictions")
-    habit(source if source is not None else answer_source(*names), **HABIT_3)
+    habit(source, "model_file", "elsewhere", "predictions", **HABIT_3)
     job = Path(job_dir)
     expect(
         isinstance(model_file, str | os.PathLike),

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from helpers.checks.core import (
-    answer_source,
     exercise,
     expect,
     habit,
     require,
+    source_of,
     typed_in,
     without_comments,
 )
@@ -54,7 +54,7 @@ def exercise_1(
 
     found = require(findings, "findings", "a dict: file name -> scan(path) result")
     chosen = require(decisions, "decisions", 'a dict: file name -> "load" or "refuse"')
-    answer = source if source is not None else answer_source("findings", "decisions")
+    answer = source_of(source, "findings", "decisions")
     code = without_comments(answer or "")
     filled = re.search(r"\bdecisions\s*\[[^\]]+\]\s*=(?!=)", code)  # decisions[name] = ...
     expect(filled is not None or not typed_in(code, "decisions"), TYPED_IN)
