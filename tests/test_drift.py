@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -293,7 +294,9 @@ def fake_report() -> dict:
         {"notebook": "98_fine.ipynb", "seconds": 3.0, "cells": same},
         {"notebook": "99_fake.ipynb", "seconds": 12.0, "cells": cells},
     ]
-    return drift.make_report("fake", ["tf-nightly"], described, LOCK, notebooks, started, 75)
+    return drift.make_report(
+        "fake", ["tf-nightly"], described, LOCK, notebooks, started, 75, "abc1234"
+    )
 
 
 def test_the_report_merges_notes_and_marks_the_rest_unexplained(tmp_path):
@@ -326,8 +329,13 @@ def test_the_report_merges_notes_and_marks_the_rest_unexplained(tmp_path):
     assert "Raises: `ValueError: The filepath must end in .keras`" in text
     assert "New warning: `UserWarning: `compile()` was not called`" in text
     assert "section “1. Saving”" in text
+    assert "notebooks of commit abc1234" in text
     assert "-accuracy: 95.3%" in text
     assert "unexplained" in text
+
+
+def test_the_report_names_the_commit_it_ran():
+    assert re.fullmatch(r"[0-9a-f]{7,}( \+ changes)?", drift.tree_commit())
 
 
 def test_rendering_again_keeps_new_notes(tmp_path):

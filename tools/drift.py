@@ -710,6 +710,7 @@ def make_report(
     notebooks: list[dict],
     started: dt.datetime,
     seconds: float,
+    commit: str = "",
 ) -> dict:
     return {
         "stack": name,
@@ -718,6 +719,7 @@ def make_report(
         "run_seconds": round(seconds),
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
         "python": platform.python_version(),
+        "commit": commit,
         "swaps": swaps,
         "versions": key_versions(lock_text, described["freeze"]),
         "imported": described.get("imported", {}),
@@ -726,6 +728,23 @@ def make_report(
         "freeze": described["freeze"],
         "notebooks": notebooks,
     }
+
+
+def tree_commit(root: Path = ROOT) -> str:
+    """The commit the notebooks were run from, "+ changes" when the tree differs from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return ""
+    return f"{head} + changes" if head and dirty else head
 
 
 def _label(notebook: str) -> str:
@@ -771,13 +790,14 @@ def render_markdown(report: dict) -> str:
         "",
         auto_summary(report),
         "",
-        f"Run on {report['machine']}, Python {report['python']}, started {report['started']} "
-        f"(UTC), {_duration(report['run_seconds'])} in all. Swapped in: "
+        f"Run on {report['machine']}, Python {report['python']}"
+        + (f", notebooks of commit {report['commit']}" if report.get("commit") else "")
+        + f", started {report['started']}, {_duration(report['run_seconds'])} in all. Swapped in: "
         + ", ".join(f"`{swap.split(';')[0]}`" for swap in report["swaps"])
         + ". Re-run with `python3 tools/kit.py drift --stack "
         + name
         + "`; explanations live in "
-        f"`docs/drift/notes-{name}.json` (`python tools/drift.py --render` merges them).",
+        f"`docs/drift/notes-{name}.json` (`python3 tools/drift.py --render` merges them).",
         "",
         "| package | kit's lock | this stack |",
         "|---|---|---|",
@@ -886,7 +906,7 @@ def main(arguments: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", help="only these notebooks (default: all)")
     args = parser.parse_args(arguments)
     if args.render:
-        path = Path(args.render)
+        path = Path(args.render).resolve()
         report = json.loads(path.read_text())
         written = write_report(report, read_notes(notes_path(report["stack"])), path.parent)
         say("wrote " + ", ".join(str(p.relative_to(ROOT)) for p in written))
@@ -905,8 +925,9 @@ def main(arguments: list[str] | None = None) -> int:
     patterns = read_sanitize((ROOT / "tests" / "sanitize.cfg").read_text())
     notebooks = run_notebooks(env, name, paths, patterns, SCRATCH / name)
     lock_text = (ROOT / LOCK).read_text()
+    seconds = time.monotonic() - clock
     report = make_report(
-        name, swaps, described, lock_text, notebooks, started, time.monotonic() - clock
+        name, swaps, described, lock_text, notebooks, started, seconds, tree_commit()
     )
     written = write_report(report, read_notes(notes_path(name)), REPORTS)
     say(
