@@ -67,6 +67,26 @@ def find_chromium() -> str:
     pytest.skip(reason)
 
 
+@pytest.fixture
+def browser():
+    """Debian's Chromium, headless, driven by Playwright; skips without either (fails under CI)."""
+    chromium = find_chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as error:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"playwright is not installed: {error}")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=chromium, args=CHROMIUM_ARGS, timeout=60_000
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -213,14 +233,7 @@ def wait_kernel_idle(base: str, token: str, name: str, deadline: float) -> None:
         time.sleep(0.5)
 
 
-def test_notebook_runs_in_jupyterlab_without_red_boxes(lab):
-    chromium = find_chromium()
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as error:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"playwright is not installed: {error}")
+def test_notebook_runs_in_jupyterlab_without_red_boxes(browser, lab):
     base, token, folder = lab
     fresh = nbformat.read(NOTEBOOK, as_version=4)
     for cell in fresh.cells:  # as a learner opens it after "Clear All Outputs"
@@ -231,35 +244,28 @@ def test_notebook_runs_in_jupyterlab_without_red_boxes(lab):
     expected_cells = sum(cell.cell_type == "code" for cell in fresh.cells)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium, args=CHROMIUM_ARGS, timeout=60_000
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(60_000)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
 
-            # The detectors first: a stderr line and an error must both be seen.
-            scratch = run_all(page, base, token, "scratch_failing.ipynb", 2)
-            assert len(scratch["red_boxes"]) == 2, scratch
-            assert "a warning" in scratch["red_boxes"][0], scratch
-            assert "a deliberate error" in scratch["red_boxes"][1], scratch
-            saved = save_and_read(page, folder / "scratch_failing.ipynb", 2)
-            assert saved == {
-                "errors": ["ValueError: a deliberate error"],
-                "stderr": ["a warning\n"],
-            }, saved
+    # The detectors first: a stderr line and an error must both be seen.
+    scratch = run_all(page, base, token, "scratch_failing.ipynb", 2)
+    assert len(scratch["red_boxes"]) == 2, scratch
+    assert "a warning" in scratch["red_boxes"][0], scratch
+    assert "a deliberate error" in scratch["red_boxes"][1], scratch
+    saved = save_and_read(page, folder / "scratch_failing.ipynb", 2)
+    assert saved == {
+        "errors": ["ValueError: a deliberate error"],
+        "stderr": ["a warning\n"],
+    }, saved
 
-            start = time.monotonic()
-            shown = run_all(page, base, token, NOTEBOOK.name, expected_cells)
-            print(f"{NOTEBOOK.name} ran in JupyterLab in {time.monotonic() - start:.1f} s")
-            page.screenshot(path=str(SCREENSHOTS / f"{NOTEBOOK.stem}.png"))
-            assert shown["kernel"].strip() == KERNEL_DISPLAY_NAME
-            assert shown["red_boxes"] == [], f"red boxes (stderr or errors): {shown['red_boxes']}"
-            saved = save_and_read(page, folder / NOTEBOOK.name, expected_cells)
-            assert saved == {"errors": [], "stderr": []}, saved
-        finally:
-            browser.close()
+    start = time.monotonic()
+    shown = run_all(page, base, token, NOTEBOOK.name, expected_cells)
+    print(f"{NOTEBOOK.name} ran in JupyterLab in {time.monotonic() - start:.1f} s")
+    page.screenshot(path=str(SCREENSHOTS / f"{NOTEBOOK.stem}.png"))
+    assert shown["kernel"].strip() == KERNEL_DISPLAY_NAME
+    assert shown["red_boxes"] == [], f"red boxes (stderr or errors): {shown['red_boxes']}"
+    saved = save_and_read(page, folder / NOTEBOOK.name, expected_cells)
+    assert saved == {"errors": [], "stderr": []}, saved
 
 
 @pytest.mark.parametrize("ci", ["", "1"], ids=["no-CI-skips", "CI-fails"])
@@ -333,18 +339,11 @@ def mlflow_ui(tmp_path, monkeypatch):
         registry.stop(server)
 
 
-def test_mlflow_ui_shows_the_registered_model_offline(mlflow_ui):
+def test_mlflow_ui_shows_the_registered_model_offline(browser, mlflow_ui):
     """Notebook 13's registry in the MLflow UI: versions, tags and the alias are on the page,
     and the page asks nothing of any host but the local server."""
     import urllib.parse
 
-    chromium = find_chromium()
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as error:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"playwright is not installed: {error}")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     elsewhere: list[str] = []
 
@@ -356,21 +355,14 @@ def test_mlflow_ui_shows_the_registered_model_offline(mlflow_ui):
             elsewhere.append(url)
             route.abort()
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium, args=CHROMIUM_ARGS, timeout=60_000
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(120_000)
-            page.route("**/*", local_only)
-            page.goto(f"{mlflow_ui}/#/models/digits", timeout=120_000)
-            for shown in ("Version 1", "Version 2", "champion", "0.9528", "0.9556"):
-                page.get_by_text(shown).first.wait_for()  # the page fills in piece by piece
-            page.screenshot(path=str(SCREENSHOTS / "13_mlflow_ui_registered_model.png"))
-            text = page.inner_text("body")
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(120_000)
+    page.route("**/*", local_only)
+    page.goto(f"{mlflow_ui}/#/models/digits", timeout=120_000)
+    for shown in ("Version 1", "Version 2", "champion", "0.9528", "0.9556"):
+        page.get_by_text(shown).first.wait_for()  # the page fills in piece by piece
+    page.screenshot(path=str(SCREENSHOTS / "13_mlflow_ui_registered_model.png"))
+    text = page.inner_text("body")
     assert "Registered Models" in text and "digits" in text
     assert "Version 1" in text and "Version 2" in text
     assert "Version 3" not in text  # the detector sees only what the registry holds
