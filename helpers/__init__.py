@@ -4,6 +4,8 @@ Importing this package first sets TensorFlow's log variables, so that a later
 ``import tensorflow`` prints nothing to stderr (JupyterLab shows stderr as a pink,
 alarming box, and the lines would break the notebooks' output comparison).
 Submodules are imported on first use: ``helpers.artifacts``, ``helpers.kit.setup``, ...
+
+Serves every notebook (it quiets TensorFlow before anything imports it).
 """
 
 from __future__ import annotations

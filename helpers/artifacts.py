@@ -16,6 +16,8 @@ Two rules answer "which version is the latest?", one per layout: :func:`latest_p
 (the highest numbered folder with a manifest: versions this module wrote) and
 :func:`latest_complete_savedmodel` (the highest numbered folder holding a complete SavedModel:
 versions exported straight into numbered folders, notebook 01's layout).
+
+Serves notebooks 09 (taught there) and 01, 13 (versions, manifests).
 """
 
 from __future__ import annotations

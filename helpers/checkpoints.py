@@ -13,6 +13,8 @@ shares) *before* TensorFlow opens them, so damage is reported as an
 matches the checkpoint with the objects it restores into (:func:`match_objects`) and refuses to
 restore anything unless every variable finds its partner with the right shape
 (:class:`~helpers.errors.ArtifactMismatchError` otherwise).
+
+Serves notebook 02.
 """
 
 from __future__ import annotations

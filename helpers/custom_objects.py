@@ -4,6 +4,8 @@ Both classes are registered with ``@keras.saving.register_keras_serializable(pac
 *when this module is imported*. A ``.keras`` file only stores their registered names
 (``tf_saving_kit>ResidualDense``), never their code: a process that loads the file must import
 this module first (or pass the classes in ``custom_objects=``).
+
+Serves notebooks 05 and 12.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Run deployment artifacts on a whole batch: ``.tflite`` with LiteRT, ``.onnx`` with ONNX Runtime.
 
 :func:`run_litert` is written out in notebook 10, which teaches it; later code imports it.
+
+Serves notebooks 07 and 10.
 """
 
 from __future__ import annotations

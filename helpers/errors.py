@@ -4,6 +4,8 @@ Every problem with a saved artifact is an :class:`ArtifactError` naming the path
 problem, of one of six kinds: not found, incomplete, integrity, corrupt, mismatch, crash. The
 lesson library raises only these (defined here and nowhere else); :func:`describe` is how it
 quotes any error, its own or a library's.
+
+Serves every notebook.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ and sizes only (nothing is parsed, nothing imported): :func:`inspect_savedmodel`
 (:mod:`helpers.loading`, :mod:`helpers.artifacts`, :mod:`helpers.checkpoints`). The scanner of
 notebook 12 (:mod:`helpers.safety`) shares the file checks (:func:`checkpoint_index`,
 :func:`checkpoint_data_files`, :func:`checkpoint_prefixes`), never the loading.
+
+Serves notebooks 06, 07 and 09 (and, through the load pipeline, 01-03).
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ also be checked without Python: ``cd FOLDER && sha256sum -c MANIFEST.sha256``. F
 (SavedModel, checkpoint directory) it lives inside the folder as ``MANIFEST.sha256`` and lists
 every other file; for a single file (``.keras``, ``.weights.h5``) it is a sibling
 ``<name>.sha256``.
+
+Serves notebooks 05, 09 and 13.
 """
 
 from __future__ import annotations

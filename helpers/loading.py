@@ -11,6 +11,8 @@ error from deep inside the loader.
 (missing, a folder, empty, the wrong magic bytes), the file is opened and run once on zeros in
 a child process (the ``probe`` task of :mod:`helpers.kit.child`), so a runtime that aborts on a
 malformed file takes down the child, not the caller; only then is it opened here.
+
+Serves notebook 03.
 """
 
 from __future__ import annotations

@@ -22,6 +22,8 @@ of :mod:`helpers.kit.child` (``python -m helpers.kit.child COMMAND ...``, starte
 
 Every child runs with the kit's seeding and op determinism (``helpers.kit.setup``), like the
 notebook; their bodies are in :mod:`helpers.kit.child`.
+
+Serves notebook 11.
 """
 
 from __future__ import annotations
@@ -34,8 +36,6 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 from helpers.errors import ArtifactError
 from helpers.kit import runner
@@ -170,13 +170,6 @@ def kill_when_written(checkpoint_dir: str | os.PathLike[str], timeout: float = 3
     """Start ``async-until-written CHECKPOINT_DIR``; ``SIGKILL`` it once its second background
     save is written and not yet recorded by the ``CheckpointManager``."""
     return _kill_on_line(["async-until-written", checkpoint_dir], WRITTEN, timeout)
-
-
-def _digits() -> tuple[np.ndarray, np.ndarray]:
-    from helpers.kit.data import load_digits
-
-    digits = load_digits()
-    return digits.x_train[:TRAIN_SAMPLES], digits.y_train[:TRAIN_SAMPLES]
 
 
 def async_variables() -> list:

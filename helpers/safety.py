@@ -11,6 +11,8 @@ loader.
 
 :func:`load_in_sandbox` (from :mod:`helpers.kit.sandbox`) loads and calls a model under nsjail. A
 scan is a hint; the sandbox is the protection.
+
+Serves notebook 12.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ builds those requests from a signature and reads the answers back. :func:`answer
 signature in this process and encodes the result the way the page describes (the unit tests
 check it against the page's own example). Floats go through JSON as Python floats: a float32
 survives the round trip bit for bit.
+
+Serves notebook 03.
 """
 
 from __future__ import annotations

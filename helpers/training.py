@@ -8,6 +8,8 @@ callback raises :class:`TrainingInterrupted` at the end of epoch N, after the ba
 epoch is written, and the process exits with status :data:`INTERRUPTED_EXIT`. Run it again
 without the flag and it resumes from the backup and saves the finished model to ``MODEL_OUT``
 (a ``.keras`` file).
+
+Serves notebook 04.
 """
 
 from __future__ import annotations

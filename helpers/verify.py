@@ -1,4 +1,7 @@
-"""Compare two predictors on the same inputs, and fail loudly when they disagree."""
+"""Compare two predictors on the same inputs, and fail loudly when they disagree.
+
+Serves notebooks 03, 06, 07, 09 and 10.
+"""
 
 from __future__ import annotations
 

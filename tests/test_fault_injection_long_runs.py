@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from helpers import long_runs
 from helpers.errors import ArtifactError
-from helpers.kit import faults
+from helpers.kit import child, faults
 from helpers.kit.models import digits_mlp
 
 SHARD_GB = 9000 / 1024**3  # the digits MLP with its optimizer built: several shards
@@ -28,7 +28,7 @@ SHARD_GB = 9000 / 1024**3  # the digits MLP with its optimizer built: several sh
 
 def _trained():
     keras.utils.set_random_seed(0)
-    x, y = long_runs._digits()
+    x, y = child.notebook_11_data()
     model = digits_mlp()
     model.fit(x[:64], y[:64], epochs=1, batch_size=32, verbose=0)
     return model
@@ -138,7 +138,7 @@ def _backup(folder, *, double: bool, stop_at: int = 30):
             if int(self.model.optimizer.iterations) == stop_at:
                 raise KeyboardInterrupt
 
-    x, y = long_runs._digits()
+    x, y = child.notebook_11_data()
     keras.utils.set_random_seed(0)
     callback = keras.callbacks.BackupAndRestore(folder, save_freq=8, double_checkpoint=double)
     with pytest.raises(KeyboardInterrupt):

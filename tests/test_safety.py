@@ -866,7 +866,8 @@ def test_sandbox_refuses_to_run_without_nsjail(tmp_path, monkeypatch):
 
     model = honest_keras(tmp_path)
     monkeypatch.setattr(sandbox, "nsjail_binary", lambda: None)
-    monkeypatch.setattr(sandbox.subprocess, "run", lambda *a, **k: pytest.fail("ran"))
+    monkeypatch.setattr(sandbox.runner, "run", lambda *a, **k: pytest.fail("ran"))
+    monkeypatch.setattr(sandbox.runner, "start", lambda *a, **k: pytest.fail("started"))
     assert "nsjail binary is missing" in sandbox.sandbox_unavailable()
     with pytest.raises(safety.SandboxUnavailable, match="nsjail binary is missing"):
         safety.load_in_sandbox(model, INPUTS, workdir=tmp_path / "sandbox")

@@ -2,6 +2,8 @@
 
 Each notebook's checks live in ``helpers/checks/nbNN.py``; the shared machinery is in
 :mod:`helpers.checks.core`. Submodules are imported on first use, like ``helpers`` itself.
+
+Serves every notebook's exercises.
 """
 
 from helpers import lazy_submodules

@@ -18,6 +18,8 @@ Conventions in the notebooks (``tools/student_edition.py`` relies on them)::
 
 The student edition replaces the lines from ``# BEGIN SOLUTION`` to ``# END SOLUTION`` with
 ``# YOUR CODE HERE`` and drops markdown cells tagged ``solution``.
+
+Serves every notebook's exercises.
 """
 
 from __future__ import annotations

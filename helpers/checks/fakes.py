@@ -12,6 +12,8 @@ works on, and spies on what it does.
   raised itself marked.
 - :func:`spy_signature` and :func:`batch_sizes`: a signature that records the batches sent
   through it.
+
+Serves the checks of notebooks 01, 03 and 09.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Checks for notebook 01's exercises (save and export a trained Keras model)."""
+"""Checks for notebook 01's exercises (save and export a trained Keras model).
+
+Serves notebook 01.
+"""
 
 from __future__ import annotations
 

@@ -6,6 +6,8 @@ from disk (``tf.train.load_checkpoint``) or from the objects it is given, so a n
 fits one case at most. The kit's shortcuts (``helpers.checkpoints.restore``,
 ``helpers.verify.compare``) refuse to run while a learner's function runs: the exercises exist
 to write those calls out.
+
+Serves notebook 02.
 """
 
 from __future__ import annotations

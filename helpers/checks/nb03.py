@@ -3,6 +3,8 @@
 The checks call the signature and the loader themselves, on this machine, and compare the
 learner's answers with what they get: bit-identity across batch sizes depends on the CPU, so
 no expected list is written down anywhere.
+
+Serves notebook 03.
 """
 
 from __future__ import annotations

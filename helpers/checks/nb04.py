@@ -2,6 +2,8 @@
 
 No check trains anything: the first feeds the training history to a real ModelCheckpoint on
 the trained model, the second loads the backup file itself into a fresh model and compares.
+
+Serves notebook 04.
 """
 
 from __future__ import annotations

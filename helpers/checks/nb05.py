@@ -1,4 +1,7 @@
-"""Checks for notebook 05's exercises: custom objects and integrity manifests."""
+"""Checks for notebook 05's exercises: custom objects and integrity manifests.
+
+Serves notebook 05.
+"""
 
 from __future__ import annotations
 

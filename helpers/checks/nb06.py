@@ -1,4 +1,7 @@
-"""Checks for notebook 06's exercises: a top-3 signature, and a SavedModel missing its asset."""
+"""Checks for notebook 06's exercises: a top-3 signature, and a SavedModel missing its asset.
+
+Serves notebook 06.
+"""
 
 from __future__ import annotations
 

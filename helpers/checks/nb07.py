@@ -1,4 +1,7 @@
-"""Checks for notebook 07's exercises: a custom function in two formats, choosing a format."""
+"""Checks for notebook 07's exercises: a custom function in two formats, choosing a format.
+
+Serves notebook 07.
+"""
 
 from __future__ import annotations
 

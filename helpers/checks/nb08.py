@@ -3,6 +3,8 @@
 Each check recomputes what it expects: exercise 1 restores the checkpoint itself into a clone of
 the learner's model, exercise 2 applies TensorFlow's chief rule to clusters it builds, and
 exercise 3 hashes the weights and predicts again. None of them starts a process or trains.
+
+Serves notebook 08.
 """
 
 from __future__ import annotations

@@ -5,7 +5,10 @@ The checks test the learner's code on its behaviour: :func:`exercise_1` runs ``p
 stand-in model (no TensorFlow) while watching every ``os.fsync`` and rename; :func:`exercise_2`
 feeds ``safe_load`` damaged copies while recording every ``tf.saved_model.load``;
 :func:`exercise_3` repeats the learner's experiment on a copy of its own; :func:`exercise_4`
-kills a writer at every step of a save; :func:`exercise_5` re-checks the learner's copy."""
+kills a writer at every step of a save; :func:`exercise_5` re-checks the learner's copy.
+
+Serves notebook 09.
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 Both checks call the learner's functions on files other than the one the task names, so an
 answer typed in fails, and they run those functions with the kit's LiteRT helpers replaced by
 traps, so an answer that leans on the helpers the task puts off limits fails too.
+
+Serves notebook 10.
 """
 
 from __future__ import annotations

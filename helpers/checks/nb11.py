@@ -7,6 +7,8 @@ broken file) and runs the learner's function on each; the second has the learner
 save into a folder the check picks, loads it and calls it with batch sizes drawn at random.
 While the learner's function runs, the shortcuts the task puts off limits (the kit's
 ``helpers`` and the Keras calls named in the task) are watched with ``unittest.mock``.
+
+Serves notebook 11.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from unittest import mock
 import numpy as np
 
 from helpers.checks.core import exercise, expect, require
+from helpers.errors import describe
 
 SHARD_SIZE_GB = 9000 / 1024**3  # about 9 KB per shard: the digits MLP needs several
 
@@ -57,9 +60,8 @@ def _watched(keras_calls: dict[str, tuple[Any, str]]) -> Iterator[list[str]]:
         yield used
 
 
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:160]
+def _quoted(error: BaseException) -> str:
+    return describe(error, None, limit=160)
 
 
 def _raised(error: Exception, case: str) -> str:
@@ -80,7 +82,7 @@ def _raised(error: Exception, case: str) -> str:
         advice = 'The shard names are in the index\'s "weight_map", as lists or as strings.'
     else:
         advice = "Read the index you are given, then try to open each shard it names."
-    return f"On {case}, your function raised {_first_line(error)}. {advice}"
+    return f"On {case}, your function raised {_quoted(error)}. {advice}"
 
 
 def _sharded_save(folder: Path) -> list[str]:
@@ -216,7 +218,7 @@ def exercise_2(save_scorer: Any) -> str:
             except Exception as error:  # the learner's code: say what went wrong
                 expect(
                     False,
-                    f"Calling save_scorer(folder) raised {_first_line(error)}. It gets one "
+                    f"Calling save_scorer(folder) raised {_quoted(error)}. It gets one "
                     "argument, the folder (a pathlib.Path); build your module and save it "
                     "there with tf.saved_model.save(module, folder).",
                 )
@@ -245,7 +247,7 @@ def exercise_2(save_scorer: Any) -> str:
             except (ValueError, TypeError) as error:
                 expect(
                     False,
-                    f"The loaded `score` refused a batch of {rows} ({_first_line(error)}). It "
+                    f"The loaded `score` refused a batch of {rows} ({_quoted(error)}). It "
                     "only has the versions traced before the save: give `tf.function` an "
                     "input_signature with None for the batch size.",
                 )

@@ -1,4 +1,7 @@
-"""Checks for notebook 12's exercises: decide from a scan, contain an unknown model."""
+"""Checks for notebook 12's exercises: decide from a scan, contain an unknown model.
+
+Serves notebook 12.
+"""
 
 from __future__ import annotations
 

@@ -6,6 +6,8 @@ Both checks run the learner's function on cases of their own, not only on the no
 version numbers, other bad versions) and looks at what the function did to them;
 :func:`exercise_2` feeds ``version_of`` arrays that are equal, nearly equal (one float apart)
 or different.
+
+Serves notebook 13.
 """
 
 from __future__ import annotations

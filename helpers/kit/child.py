@@ -11,6 +11,8 @@ before the task's own module, so a task that needs no TensorFlow never loads it.
 
 The bodies of notebook 04's and notebook 11's children are here; the others are next to the
 code they serve (:mod:`helpers.kit.reference`, :mod:`helpers.kit.sandbox_child`, ...).
+
+Serves notebooks 04, 08, 11 and 12 (their child processes) and the reference model.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ TASKS = {
     "train-with-backup": Task("helpers.kit.child:train_with_backup", seeded=True),  # nb 04
     # notebook 11 (helpers.long_runs), some of them killed on purpose
     "train-until": Task("helpers.kit.child:train_until", seeded=True),
-    "train": Task("helpers.kit.child:train", seeded=True),
+    "train": Task("helpers.kit.child:train_uninterrupted", seeded=True),
     "resume": Task("helpers.kit.child:resume", seeded=True),
     "async-then-die": Task("helpers.kit.child:async_then_die", seeded=True),
     "async-until-written": Task("helpers.kit.child:async_until_written", seeded=True),
@@ -106,10 +108,13 @@ def train_with_backup(
 # Notebook 11's children (:mod:`helpers.long_runs` starts them, and kills some on purpose).
 
 
-def _digits() -> tuple[Any, Any]:
+def notebook_11_data() -> tuple[Any, Any]:
+    """The first ``long_runs.TRAIN_SAMPLES`` training digits: what notebook 11's runs fit."""
     from helpers import long_runs
+    from helpers.kit.data import load_digits
 
-    return long_runs._digits()
+    digits = load_digits()
+    return digits.x_train[: long_runs.TRAIN_SAMPLES], digits.y_train[: long_runs.TRAIN_SAMPLES]
 
 
 def train_until(backup_dir: Path, step: int) -> None:
@@ -126,7 +131,7 @@ def train_until(backup_dir: Path, step: int) -> None:
                 print(f"{long_runs.PAUSED} {step}", flush=True)
                 time.sleep(600)  # the parent kills us here
 
-    x, y = _digits()
+    x, y = notebook_11_data()
     model = digits_mlp()
     backup = keras.callbacks.BackupAndRestore(
         backup_dir, save_freq=long_runs.SAVE_FREQ, double_checkpoint=True
@@ -142,12 +147,12 @@ def train_until(backup_dir: Path, step: int) -> None:
     )
 
 
-def train(weights_out: Path) -> None:
+def train_uninterrupted(weights_out: Path) -> None:
     """The same ``fit``, never interrupted; save the finished weights."""
     from helpers import long_runs
     from helpers.kit.models import digits_mlp
 
-    x, y = _digits()
+    x, y = notebook_11_data()
     model = digits_mlp()
     model.fit(
         x, y, epochs=long_runs.EPOCHS, batch_size=long_runs.BATCH_SIZE, shuffle=False, verbose=0
@@ -160,7 +165,7 @@ def resume(backup_dir: Path, weights_out: Path) -> None:
     from helpers import long_runs
     from helpers.kit.models import digits_mlp
 
-    x, y = _digits()
+    x, y = notebook_11_data()
     model = long_runs.resume_from_backup(
         digits_mlp(), x, y, backup_dir, epochs=long_runs.EPOCHS, batch_size=long_runs.BATCH_SIZE
     )

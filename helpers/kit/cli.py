@@ -1,4 +1,7 @@
-"""Run TensorFlow's command-line tools from the kit's own environment and capture their text."""
+"""Run TensorFlow's command-line tools from the kit's own environment and capture their text.
+
+Serves notebooks 01, 02 and 03.
+"""
 
 from __future__ import annotations
 

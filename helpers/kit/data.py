@@ -1,4 +1,7 @@
-"""Offline data: scikit-learn's bundled digits, and a synthetic set shaped like the seed's."""
+"""Offline data: scikit-learn's bundled digits, and a synthetic set shaped like the seed's.
+
+Serves every notebook but 12.
+"""
 
 from __future__ import annotations
 

@@ -12,6 +12,8 @@ on Linux the workers run inside a private network namespace whose only interface
 holds it; each worker joins it with ``nsenter``, so it stays a direct child of the launcher).
 Where that is unavailable (macOS, Windows, Linux without unprivileged user namespaces),
 :func:`isolation_unavailable` says why and the workers run in the machine's own namespace.
+
+Serves notebook 08.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ Every run is bounded: a watchdog ends the process with exit code :data:`TIMEOUT_
 ``--timeout`` seconds, whatever it is doing (for example waiting on a peer that died).
 :func:`main`'s parameters are the worker's options (``--job-dir DIR --epochs 4 ...``).
 It prints short status lines (``worker 1: ...``) and, last, one ``RESULT {json}`` line.
+
+Serves notebook 08.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@
 
 The fault-injection suite built on them (damaged artifacts of every kind, a crash-proof loader)
 is test code: ``tests/harness/faults.py``.
+
+Serves notebooks 09 and 11.
 """
 
 from __future__ import annotations

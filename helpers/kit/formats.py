@@ -4,6 +4,8 @@ The measurements themselves are made by ``benchmarks/format_costs.py`` (run it w
 ``python3 tools/kit.py benchmark formats``); its JSON holds, per format and size, the median and
 interquartile range of every cost. ``numpy`` (one ``numpy.save`` per weight array, one file) is
 the reference every format is compared with.
+
+Serves notebook 07.
 """
 
 from __future__ import annotations

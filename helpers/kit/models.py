@@ -3,6 +3,8 @@
 Notebook 01 writes :func:`digits_mlp` out in a cell and trains it there; a unit test
 (``tests/test_models.py``) proves the cell and this module are the same code and, from the
 same seed, give the same weights. Later notebooks import it from here.
+
+Serves notebooks 04, 08, 09, 11 and 13.
 """
 
 from __future__ import annotations

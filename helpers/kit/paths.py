@@ -2,6 +2,8 @@
 
 Numbered version folders (``base/1``, ``base/2``...) are a lesson, not machinery: they live in
 :mod:`helpers.artifacts` (``version_dirs``, ``next_version_dir``, ``latest_complete_savedmodel``).
+
+Serves notebooks 02, 06, 07, 08, 09, 10 and 12.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Figures for the notebooks. Each function returns its figure: assign it (``fig = ...``)."""
+"""Figures for the notebooks. Each function returns its figure: assign it (``fig = ...``).
+
+Serves notebooks 01 and 03.
+"""
 
 from __future__ import annotations
 

@@ -7,6 +7,8 @@ notebook's random state and Keras's layer-name counters are the same whether or 
 existed; later calls reuse ``artifacts/cache/``. The cache folder is written under a temporary
 name and renamed when complete, so a crash or two notebooks building at once never leave a
 half-written model behind.
+
+Serves notebooks 01, 03, 06, 09, 10 and 13.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Nothing here calls MLflow: the notebook makes every MLflow call in its own cells. These helpers
 start and stop a server process, wait until it answers, post JSON to it, and list what a run
 wrote (database tables, files), with errors that name the path or URL and the problem.
+
+Serves notebooks 03 and 13.
 """
 
 from __future__ import annotations

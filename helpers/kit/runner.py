@@ -17,6 +17,8 @@ TensorFlow in the child prints no C++ log lines.
 - :func:`argv` is the command line of a spec, for a wrapper that needs it in that form.
 - :func:`call` is the child's side: it reads a command line into a function's parameters,
   the same way for every task.
+
+Serves every notebook that starts a child process (01-04, 07-13).
 """
 
 from __future__ import annotations

@@ -22,6 +22,8 @@
 
 Where nsjail cannot build all of that, :class:`SandboxUnavailable` says what is missing;
 nothing ever runs unconfined.
+
+Serves notebook 12.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ namespaces, mounts, seccomp filter and limits are already in place (:mod:`helper
 It loads the model, calls it once, and writes every output to ``outputs.npz`` (strings as
 ``bytes`` arrays, nothing pickled) and ``result.json`` into the result folder. Every failure
 ends up in ``result.json`` as ``ErrorType: message``.
+
+Serves notebook 12.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def _summary(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[:400]}".strip().rstrip(":")
 
 
-def describe(error: BaseException) -> str:
+def _describe_with_cause(error: BaseException) -> str:
     """The error and, when Keras wrapped another one, the innermost cause."""
     innermost = error
     while (cause := innermost.__cause__ or innermost.__context__) is not None:
@@ -83,6 +85,6 @@ def main(spec_path: str) -> int:
         outputs = run(Path(spec["model"]), inputs, spec["safe_mode"])
         np.savez(results / "outputs.npz", allow_pickle=False, **outputs)
     except BaseException as error:  # report everything, including MemoryError
-        result["error"] = describe(error)
+        result["error"] = _describe_with_cause(error)
     (results / "result.json").write_text(json.dumps(result))
     return 0

@@ -1,4 +1,7 @@
-"""One-call notebook setup: quiet logs, seeds, op determinism, an artifacts folder."""
+"""One-call notebook setup: quiet logs, seeds, op determinism, an artifacts folder.
+
+Serves every notebook.
+"""
 
 from __future__ import annotations
 
