@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from helpers.kit import reference, setup
 
 
@@ -72,3 +74,24 @@ def test_damaged_reference_cache_is_rebuilt(tmp_path, monkeypatch):
     (folder / reference.MANIFEST).write_text('{"test_accuracy": 0.0, "versions": {}}')
     rebuilt = reference.reference_model()
     assert rebuilt.test_accuracy > 0.9
+
+
+def test_the_reference_cache_knows_a_nightly_stack(monkeypatch):
+    """tf-nightly and keras-nightly install the same modules under other distribution names."""
+    import importlib.metadata
+
+    installed = {"tf-nightly": "2.23.0.dev1", "keras-nightly": "3.16.0.dev1", "numpy": "2.4.6"}
+
+    def version(name):
+        if name not in installed:
+            raise importlib.metadata.PackageNotFoundError(name)
+        return installed[name]
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    assert reference._versions() == {
+        "keras": "3.16.0.dev1", "numpy": "2.4.6", "tensorflow": "2.23.0.dev1"
+    }  # fmt: skip
+    assert reference.cache_folder().name == "digits_mlp-tf2.23.0.dev1-keras3.16.0.dev1"
+    del installed["tf-nightly"]
+    with pytest.raises(RuntimeError, match="tf-nightly is installed"):
+        reference._versions()

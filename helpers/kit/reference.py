@@ -39,22 +39,25 @@ class ReferenceModel:
 
 
 def _versions() -> dict[str, str]:
-    from importlib.metadata import version
-
-    return {name: version(name) for name in ("keras", "numpy")} | {
-        "tensorflow": _tensorflow_version()
+    """The versions the cache is keyed on, read from package metadata (nothing is imported)."""
+    return {
+        "keras": _installed("keras", "keras-nightly"),
+        "numpy": _installed("numpy"),
+        "tensorflow": _installed("tensorflow-cpu", "tensorflow", "tf-nightly-cpu", "tf-nightly"),
     }
 
 
-def _tensorflow_version() -> str:
+def _installed(*distributions: str) -> str:
+    """The version of the first of ``distributions`` that is installed (a nightly provides
+    the same module under another distribution name)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    for distribution in ("tensorflow-cpu", "tensorflow"):
+    for distribution in distributions:
         try:
             return version(distribution)
         except PackageNotFoundError:
             continue
-    raise RuntimeError("TensorFlow is not installed")
+    raise RuntimeError(f"none of {', '.join(distributions)} is installed")
 
 
 def cache_folder() -> Path:
