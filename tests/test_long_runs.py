@@ -14,7 +14,7 @@ from nbsource import assert_same_code
 
 from helpers import long_runs
 from helpers.errors import ArtifactError
-from helpers.kit import faults
+from helpers.kit import child, faults
 from helpers.kit.models import digits_mlp
 from helpers.stateful_layers import WordEmbedding
 
@@ -52,7 +52,7 @@ def _fit(model, x, y, callbacks=()):
 @pytest.fixture(scope="module")
 def reference():
     tf.config.experimental.enable_op_determinism()  # every run below is in this process
-    x, y = long_runs._digits()
+    x, y = child.notebook_11_data()
     keras.utils.set_random_seed(0)
     return x, y, _fit(digits_mlp(), x, y)
 

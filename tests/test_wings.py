@@ -15,6 +15,7 @@ Imports are read with ``ast``, inside functions too, so a lazy import cannot hid
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 
@@ -114,3 +115,15 @@ def test_every_module_says_what_it_serves_and_is_on_the_map():
         assert re.search(r"^Serves .*(notebook|checks)", doc, re.MULTILINE), (
             f"{path.relative_to(ROOT)}: the docstring must say which notebooks it serves"
         )
+
+
+def test_notebooks_start_the_kits_python_children_only_through_the_runner():
+    """``python -m helpers.X`` has one way in: helpers.kit.runner (the package is checked in
+    tests/test_runner.py, the notebooks' code cells here)."""
+    pattern = re.compile(r"""["']-m["']\s*,\s*["']helpers\.""")
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        for index, cell in enumerate(cells):
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "code" and pattern.search(source):
+                raise AssertionError(f"{path.name} cell {index} runs python -m helpers.* itself")
