@@ -45,10 +45,11 @@ def package_definitions() -> dict[str, list[str]]:
     return found
 
 
+PACKAGE_DEFINITIONS = package_definitions()
 SHARED = sorted(
     (name, prefix, module)
     for name, prefixes in notebook_definitions().items()
-    for module in package_definitions().get(name, [])
+    for module in PACKAGE_DEFINITIONS.get(name, [])
     for prefix in prefixes
 )
 
@@ -67,7 +68,7 @@ def test_no_lesson_name_twice_in_the_package():
     plain name such as ``main`` or ``start`` in modules a learner never imports.)"""
     twice = {
         name: modules
-        for name, modules in package_definitions().items()
+        for name, modules in PACKAGE_DEFINITIONS.items()
         if len(modules) > 1 and any(module.count(".") == 1 for module in modules)
     }
     assert not twice, f"one lesson name, several definitions: {twice}"
